@@ -1,0 +1,64 @@
+// Command pipeline runs, checks, benchmarks and inspects Osprey pipelines.
+//
+//	pipeline run pipelines/demo.yaml
+//	pipeline validate pipelines/*.yaml
+//	pipeline bench pipelines/demo.yaml
+//	pipeline detect --model M --format ssd --json image.jpg
+//	pipeline model import --from tfjs model.json --out model.onnx
+//	pipeline events --stream door-cam
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: it gets its arguments (after the subcommand name)
+// and returns the process exit code.
+type command struct {
+	run     func(ctx context.Context, args []string) int
+	summary string
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"run":      {cmdRun, "run a pipeline file until interrupted"},
+		"validate": {cmdValidate, "check pipeline files without running them"},
+		"bench":    {cmdBench, "run a pipeline offline and report throughput and latency against baselines"},
+		"detect":   {cmdDetect, "run the detector on images or a video and print or draw detections"},
+		"model":    {cmdModel, "import (TF.js -> ONNX), inspect, quantise models"},
+		"events":   {cmdEvents, "print events from NATS"},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func dispatch(ctx context.Context, args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(cmds)
+		return 2
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "pipeline: unknown command %q\n", args[0])
+		usage(cmds)
+		return 2
+	}
+	return c.run(ctx, args[1:])
+}
+
+func usage(cmds map[string]command) {
+	fmt.Fprintln(os.Stderr, "usage: pipeline <command> [flags] [args]\n\ncommands:")
+	for _, name := range []string{"run", "validate", "bench", "detect", "model", "events"} {
+		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, cmds[name].summary)
+	}
+}

