@@ -1,0 +1,106 @@
+package infer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Config selects and tunes a detector. The zero value of an optional field
+// means "the format's or the package's default" (see the field comments).
+type Config struct {
+	// Path is the ONNX model file.
+	Path string `yaml:"path"`
+	// Format names the model's output convention: ssd, yolov8 (also v11),
+	// yolov5, yolox or blazeface.
+	Format string `yaml:"format"`
+	// Labels is "coco" (the format's COCO list: 80 classes for YOLO, the
+	// 90-id map for SSD), "" (the format's default) or a file with one label
+	// per line, line i naming class index i.
+	Labels string `yaml:"labels"`
+	// Library is the ONNX Runtime shared library. "" tries $ORT_LIB, then
+	// third_party/lib/libonnxruntime.so under the module root or next to the
+	// executable, then the system library paths.
+	Library string `yaml:"library"`
+	// Providers are execution providers tried in order (tensorrt, cuda,
+	// openvino, coreml, cpu); the first that works is used. Empty means cpu.
+	Providers []string `yaml:"providers"`
+	// Threads and InterOpThreads size ONNX Runtime's thread pools; 0 lets
+	// ONNX Runtime choose.
+	Threads        int `yaml:"threads"`
+	InterOpThreads int `yaml:"inter_op_threads"`
+	// Confidence is the minimum score kept (0 means 0.5); IoU is the
+	// non-maximum-suppression overlap threshold (0 means 0.45).
+	Confidence float32 `yaml:"confidence"`
+	IoU        float32 `yaml:"iou"`
+	// Classes keeps only these labels; empty keeps every class.
+	Classes []string `yaml:"classes"`
+	// Batch is the largest batch the caller will pass to Detect (0 means 1).
+	// Models with a fixed batch dimension run in chunks of that size.
+	Batch int `yaml:"batch"`
+	// Resize is "letterbox" (keep aspect ratio, pad) or "stretch"; "" uses
+	// the format's default.
+	Resize string `yaml:"resize"`
+}
+
+// Defaults used when the corresponding Config field is zero.
+const (
+	DefaultConfidence = 0.5
+	DefaultIoU        = 0.45
+)
+
+// Known execution providers, in the order a typical edge box prefers them.
+var knownProviders = []string{"tensorrt", "cuda", "openvino", "coreml", "cpu"}
+
+// Validate reports every problem with c at once, naming the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("infer: "+format, args...)) }
+	if c.Path == "" {
+		bad("model.path is empty: give the ONNX model file")
+	}
+	if _, ok := formats[c.Format]; !ok {
+		bad("model.format %q is unknown: use one of %s", c.Format, strings.Join(formatNames(), ", "))
+	}
+	for _, p := range c.Providers {
+		if !slices.Contains(knownProviders, p) {
+			bad("model.providers: %q is unknown: use any of %s", p, strings.Join(knownProviders, ", "))
+		}
+	}
+	if c.Threads < 0 {
+		bad("model.threads must be >= 0, got %d", c.Threads)
+	}
+	if c.InterOpThreads < 0 {
+		bad("model.inter_op_threads must be >= 0, got %d", c.InterOpThreads)
+	}
+	if c.Confidence < 0 || c.Confidence > 1 {
+		bad("detect.confidence must be in [0,1], got %g", c.Confidence)
+	}
+	if c.IoU < 0 || c.IoU > 1 {
+		bad("detect.iou must be in [0,1], got %g", c.IoU)
+	}
+	if c.Batch < 0 {
+		bad("detect.batch must be >= 0, got %d", c.Batch)
+	}
+	switch c.Resize {
+	case "", ResizeLetterbox, ResizeStretch:
+	default:
+		bad("model.resize %q is unknown: use letterbox or stretch", c.Resize)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) confidence() float32 {
+	if c.Confidence == 0 {
+		return DefaultConfidence
+	}
+	return c.Confidence
+}
+
+func (c *Config) iou() float32 {
+	if c.IoU == 0 {
+		return DefaultIoU
+	}
+	return c.IoU
+}

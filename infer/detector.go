@@ -1,0 +1,346 @@
+// Package infer runs object detectors with ONNX Runtime: it opens a model
+// with the first execution provider that works, preprocesses frames
+// (resize or letterbox, colour order, value range, layout), runs batches in
+// one call and decodes each model format's outputs (SSD, YOLOv8/v11,
+// YOLOv5, YOLOX, BlazeFace) into Detections in source pixels, with
+// class-aware non-maximum suppression.
+package infer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+)
+
+// ErrClosed is returned by a Detector used after Close.
+var ErrClosed = errors.New("infer: detector is closed")
+
+// Detector runs one model. Preprocess and Detect may run concurrently with
+// each other (each has its own scratch and lock); concurrent calls of the
+// same method are serialised.
+type Detector struct {
+	cfg      Config
+	spec     *formatSpec
+	dec      decoder
+	log      *slog.Logger
+	provider string
+	labels   []string
+	params   decodeParams
+	layout   layout
+	resize   string
+	inName   string
+	outNames []string
+	// modelBatch is the model's fixed batch size, or 0 when dynamic.
+	modelBatch int
+
+	pre preprocessor
+
+	mu     sync.Mutex // guards the fields below: one Run at a time
+	sess   *ort.DynamicAdvancedSession
+	runs   map[int]*runBuffers
+	cands  []candidate
+	closed bool
+}
+
+// runBuffers are the tensors of one batch size, reused across Runs.
+type runBuffers struct {
+	input *ort.Tensor[float32]
+	// outputs start nil; ONNX Runtime allocates them on the first Run
+	// (their shapes may depend on the input) and later Runs write into them.
+	outputs []ort.Value
+	views   []tensorView
+}
+
+// Open loads cfg.Path with ONNX Runtime and checks that the model's inputs
+// and outputs fit cfg.Format. log receives the provider choice and fallbacks;
+// nil means slog.Default().
+func Open(cfg Config, log *slog.Logger) (*Detector, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(cfg.Path); err != nil {
+		return nil, fmt.Errorf("infer: model %s: %w (check model.path; the COCO SSD comes from `pipeline model import`)", cfg.Path, err)
+	}
+	if _, err := initRuntime(cfg.Library, log); err != nil {
+		return nil, err
+	}
+	ins, outs, err := ort.GetInputOutputInfo(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("infer: model %s is not a readable ONNX model (%v): re-export or re-import it", cfg.Path, err)
+	}
+	d := &Detector{cfg: cfg, spec: formats[cfg.Format], log: log, runs: map[int]*runBuffers{}}
+	d.dec = d.spec.newDecoder()
+	if err := d.bindInput(ins); err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		if o.OrtValueType != ort.ONNXTypeTensor || o.DataType != ort.TensorElementDataTypeFloat {
+			return nil, fmt.Errorf("infer: model %s output %s is %v %v: float32 tensors expected", cfg.Path, o.Name, o.OrtValueType, o.DataType)
+		}
+		d.outNames = append(d.outNames, o.Name)
+	}
+	if err := d.dec.bind(outs, d.params.inW, d.params.inH); err != nil {
+		return nil, fmt.Errorf("infer: model %s does not fit format %s: %v; the model has %s (choose the format that matches the model)", cfg.Path, cfg.Format, err, outputsString(outs))
+	}
+	if d.labels, err = loadLabels(d.spec, cfg.Labels); err != nil {
+		return nil, err
+	}
+	if n := d.dec.classes(); n > 0 && n != len(d.labels) {
+		log.Warn("model class count differs from its label list; extra classes are named \"class N\"", "model", cfg.Path, "classes", n, "labels", len(d.labels))
+	}
+	if err := d.bindClasses(cfg.Classes); err != nil {
+		return nil, err
+	}
+	d.params.conf = cfg.confidence()
+	d.resize = cfg.Resize
+	if d.resize == "" {
+		d.resize = d.spec.resize
+	}
+	d.sess, d.provider, err = newSession(&d.cfg, d.inName, d.outNames, log)
+	if err != nil {
+		return nil, err
+	}
+	d.pre.init()
+	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "provider", d.provider,
+		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch)
+	return d, nil
+}
+
+// bindInput reads the single float image input: its layout, size and batch.
+func (d *Detector) bindInput(ins []ort.InputOutputInfo) error {
+	want := "one float32 image input [N,H,W,3] or [N,3,H,W]"
+	if len(ins) != 1 || len(ins[0].Dimensions) != 4 || ins[0].DataType != ort.TensorElementDataTypeFloat {
+		parts := make([]string, len(ins))
+		for i, in := range ins {
+			parts[i] = fmt.Sprintf("%s %s %v", in.Name, shapeString(in.Dimensions), in.DataType)
+		}
+		return fmt.Errorf("infer: model %s: expected %s, found %s", d.cfg.Path, want, strings.Join(parts, ", "))
+	}
+	in := ins[0]
+	s := in.Dimensions
+	d.inName = in.Name
+	d.layout = d.spec.layout
+	switch {
+	case s[3] == 3 && s[1] != 3:
+		d.layout = layoutNHWC
+	case s[1] == 3 && s[3] != 3:
+		d.layout = layoutNCHW
+	}
+	h, w := s[1], s[2]
+	if d.layout == layoutNCHW {
+		h, w = s[2], s[3]
+	}
+	d.params.inW, d.params.inH = d.spec.size, d.spec.size
+	if w > 0 {
+		d.params.inW = int(w)
+	}
+	if h > 0 {
+		d.params.inH = int(h)
+	}
+	if s[0] > 0 {
+		d.modelBatch = int(s[0])
+	}
+	return nil
+}
+
+// bindClasses turns Config.Classes into a class mask.
+func (d *Detector) bindClasses(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	d.params.keep = make([]bool, len(d.labels))
+	var unknown []string
+	for _, n := range names {
+		i := slices.Index(d.labels, n)
+		if i < 0 || n == "N/A" {
+			unknown = append(unknown, fmt.Sprintf("%q", n))
+			continue
+		}
+		d.params.keep[i] = true
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("infer: detect.classes: %s not in the %s labels (e.g. %s)", strings.Join(unknown, ", "), d.cfg.Format, strings.Join(d.labels[:min(5, len(d.labels))], ", "))
+	}
+	return nil
+}
+
+// InputSize returns the model input size in pixels.
+func (d *Detector) InputSize() (w, h int) { return d.params.inW, d.params.inH }
+
+// Provider returns the execution provider in use (e.g. "cpu").
+func (d *Detector) Provider() string { return d.provider }
+
+// Format returns the model format name.
+func (d *Detector) Format() string { return d.cfg.Format }
+
+// Labels returns the label list; Detection.ClassID indexes it.
+func (d *Detector) Labels() []string { return d.labels }
+
+// NewInputPool returns a pool of Inputs sized for this model.
+func (d *Detector) NewInputPool() *InputPool {
+	return NewInputPool(d.params.inW * d.params.inH * 3)
+}
+
+// Detect runs the model on inputs (each from Preprocess) and returns each
+// input's detections in its source pixels. A dynamic-batch model gets all
+// inputs in one Run; a fixed-batch model runs them in chunks of its batch
+// size. The inputs are not released.
+func (d *Detector) Detect(ctx context.Context, inputs []*Input) ([][]Detection, error) {
+	if len(inputs) == 0 {
+		return nil, nil
+	}
+	want := d.params.inW * d.params.inH * 3
+	for i, in := range inputs {
+		if in == nil || len(in.Data) != want {
+			return nil, fmt.Errorf("infer: input %d has the wrong size for model %s (want %d values): get inputs from this detector's NewInputPool", i, d.cfg.Path, want)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	out := make([][]Detection, len(inputs))
+	chunk := len(inputs)
+	if d.modelBatch > 0 {
+		chunk = d.modelBatch
+	}
+	for start := 0; start < len(inputs); start += chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		part := inputs[start:min(start+chunk, len(inputs))]
+		if err := d.run(part, out[start:start+len(part)]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// run runs one batch (len(part) <= the model batch) and decodes it into out.
+func (d *Detector) run(part []*Input, out [][]Detection) error {
+	n := len(part)
+	if d.modelBatch > 0 {
+		n = d.modelBatch
+	}
+	rb, err := d.buffers(n)
+	if err != nil {
+		return err
+	}
+	data := rb.input.GetData()
+	size := d.params.inW * d.params.inH * 3
+	for i, in := range part {
+		copy(data[i*size:(i+1)*size], in.Data)
+	}
+	clear(data[len(part)*size:]) // padding of a short chunk
+	if err := d.sess.Run([]ort.Value{rb.input}, rb.outputs); err != nil {
+		return fmt.Errorf("infer: model %s: run batch of %d: %w", d.cfg.Path, n, err)
+	}
+	for i, o := range rb.outputs {
+		t, ok := o.(*ort.Tensor[float32])
+		if !ok {
+			return fmt.Errorf("infer: model %s output %s is not float32", d.cfg.Path, d.outNames[i])
+		}
+		rb.views[i] = tensorView{data: t.GetData(), shape: t.GetShape()}
+		if len(rb.views[i].shape) == 0 || rb.views[i].shape[0] != int64(n) {
+			return fmt.Errorf("infer: model %s output %s has shape %v for a batch of %d", d.cfg.Path, d.outNames[i], rb.views[i].shape, n)
+		}
+	}
+	for i, in := range part {
+		d.cands = d.dec.decode(rb.views, i, &d.params, d.cands[:0])
+		kept := nms(d.cands, d.cfg.iou())
+		dets := make([]Detection, 0, len(kept))
+		for _, c := range kept {
+			det := Detection{
+				ClassID:    c.class,
+				Label:      labelOf(d.labels, c.class),
+				Confidence: c.score,
+				Box:        in.Transform.ToSource(c.box),
+			}
+			if det.Box.Area() == 0 {
+				continue // entirely in the letterbox padding
+			}
+			for k := range c.kps {
+				c.kps[k] = in.Transform.PointToSource(c.kps[k])
+			}
+			det.Keypoints = c.kps
+			dets = append(dets, det)
+		}
+		out[i] = dets
+	}
+	return nil
+}
+
+// buffers returns (creating once) the tensors for a batch of n.
+func (d *Detector) buffers(n int) (*runBuffers, error) {
+	if rb, ok := d.runs[n]; ok {
+		return rb, nil
+	}
+	var shape ort.Shape
+	if d.layout == layoutNCHW {
+		shape = ort.NewShape(int64(n), 3, int64(d.params.inH), int64(d.params.inW))
+	} else {
+		shape = ort.NewShape(int64(n), int64(d.params.inH), int64(d.params.inW), 3)
+	}
+	t, err := ort.NewEmptyTensor[float32](shape)
+	if err != nil {
+		return nil, fmt.Errorf("infer: model %s: input tensor %v: %w", d.cfg.Path, shape, err)
+	}
+	rb := &runBuffers{input: t, outputs: make([]ort.Value, len(d.outNames)), views: make([]tensorView, len(d.outNames))}
+	d.runs[n] = rb
+	return rb, nil
+}
+
+// DetectImage preprocesses one BGR image and detects objects in it. It is
+// a convenience for tools and tests; pipelines batch with Preprocess and
+// Detect.
+func (d *Detector) DetectImage(img gocv.Mat) ([]Detection, error) {
+	pool := d.NewInputPool()
+	in := pool.Get()
+	defer in.Release()
+	if err := d.Preprocess(img, in); err != nil {
+		return nil, err
+	}
+	out, err := d.Detect(context.Background(), []*Input{in})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// Close releases the session, its tensors and the scratch Mats. It is safe
+// to call twice; later calls of other methods return ErrClosed.
+func (d *Detector) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	for _, rb := range d.runs {
+		errs = append(errs, rb.input.Destroy())
+		for _, o := range rb.outputs {
+			if o != nil {
+				errs = append(errs, o.Destroy())
+			}
+		}
+	}
+	d.runs = nil
+	if d.sess != nil {
+		errs = append(errs, d.sess.Destroy())
+	}
+	d.pre.close()
+	return errors.Join(errs...)
+}
