@@ -1,0 +1,135 @@
+package infer
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gocv.io/x/gocv"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/infer/onnxgraph"
+)
+
+const (
+	vtestPath     = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+	megamindPath  = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+	blazefacePath = "../third_party/blazeface/ONNX/face_detection_front_128x128_barracuda.onnx"
+	ssdPath       = "../models/ssd_mobilenet_v2_coco.onnx"
+)
+
+// quietLog discards the detector's info lines in tests.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// requireRuntime skips when scripts/setup.sh has not installed ONNX Runtime.
+func requireRuntime(t testing.TB) {
+	t.Helper()
+	if _, err := initRuntime("", quietLog); err != nil {
+		t.Skipf("onnx runtime not installed (run scripts/setup.sh): %v", err)
+	}
+}
+
+// planted is one model output whose value the test chooses.
+type planted struct {
+	name string
+	dims []int64 // without the batch dimension
+	data []float32
+}
+
+// plantModel writes an ONNX model with one float input of shape input
+// (batch first; a negative batch is dynamic) whose outputs are the planted
+// tensors broadcast over the batch: out = planted + 0*sum(input). The input
+// takes part so ONNX Runtime cannot fold the graph into constants, and the
+// output batch follows the input batch.
+func plantModel(t testing.TB, input []int64, outs ...planted) string {
+	t.Helper()
+	g := onnxgraph.NewGraph("planted")
+	g.AddInput("images", onnxgraph.Float, onnxgraph.Shape(input...)...)
+	g.AddInitializer(onnxgraph.Int64Tensor("axes", []int64{3}, []int64{1, 2, 3}))
+	g.AddInitializer(onnxgraph.FloatTensor("zero", nil, []float32{0}))
+	g.AddNode("ReduceSum", []string{"images", "axes"}, []string{"sum"}, onnxgraph.AttrInt("keepdims", 1))
+	g.AddNode("Mul", []string{"sum", "zero"}, []string{"zeros"})
+	for _, o := range outs {
+		rank := len(o.dims) + 1
+		shape := make([]int64, rank)
+		shape[0] = -1
+		for i := 1; i < rank; i++ {
+			shape[i] = 1
+		}
+		g.AddInitializer(onnxgraph.Int64Tensor(o.name+"_shape", []int64{int64(rank)}, shape))
+		g.AddInitializer(onnxgraph.FloatTensor(o.name+"_value", append([]int64{1}, o.dims...), o.data))
+		g.AddNode("Reshape", []string{"zeros", o.name + "_shape"}, []string{o.name + "_zeros"})
+		g.AddNode("Add", []string{o.name + "_zeros", o.name + "_value"}, []string{o.name})
+		g.AddOutput(o.name, onnxgraph.Float, onnxgraph.Shape(append([]int64{input[0]}, o.dims...)...)...)
+	}
+	m, err := g.Model(13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "planted.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openTest opens a detector and closes it when the test ends.
+func openTest(t testing.TB, cfg Config) *Detector {
+	t.Helper()
+	d, err := Open(cfg, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+// grey returns a w x h mid-grey BGR image, closed when the test ends.
+func grey(t testing.TB, w, h int) gocv.Mat {
+	t.Helper()
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), h, w, gocv.MatTypeCV8UC3)
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// videoFrames reads the first n frames of a video; the caller closes them.
+func videoFrames(t testing.TB, path string, n int) []gocv.Mat {
+	t.Helper()
+	vc, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer vc.Close()
+	var out []gocv.Mat
+	for range n {
+		m := gocv.NewMat()
+		if !vc.Read(&m) || m.Empty() {
+			m.Close()
+			break
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no frames in %s", path)
+	}
+	return out
+}
+
+func closeAll(ms []gocv.Mat) {
+	for i := range ms {
+		ms[i].Close()
+	}
+}
+
+// near reports whether two boxes agree within tol pixels on every edge.
+func near(a, b geom.Rect, tol float64) bool {
+	d := func(x, y float64) bool { return x-y <= tol && y-x <= tol }
+	return d(a.X, b.X) && d(a.Y, b.Y) && d(a.W, b.W) && d(a.H, b.H)
+}
