@@ -1,0 +1,398 @@
+package track
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/track/internal/lap"
+)
+
+// Detection is one detector output handed to the tracker, in frame pixels.
+type Detection struct {
+	Box     geom.Rect
+	ClassID int
+	Label   string
+	Score   float64
+}
+
+// Update is what one call to Tracker.Update reports.
+type Update struct {
+	// Tracks holds every confirmed track alive after this frame, ordered by
+	// ID: matched ones (Matched true) and those coasting on their motion
+	// model (Matched false) for up to MaxLost. Tentative tracks are not
+	// reported: they have no ID yet.
+	Tracks []Track
+	// Started holds the tracks confirmed on this frame (they are in Tracks
+	// too).
+	Started []Track
+	// Ended holds the tracks removed on this frame, as last seen: unmatched
+	// for longer than MaxLost, or all of them on Flush.
+	Ended []Track
+}
+
+// state is a track's place in its lifecycle.
+type state uint8
+
+const (
+	tentative state = iota // too few hits to be reported yet
+	confirmed              // reported; matched on the latest inferred frame
+	lost                   // reported, coasting on its prediction
+)
+
+// strack is the tracker's internal record of one track.
+type strack struct {
+	Track
+	state state
+	kf    kalman
+	at    time.Time // time the filter state refers to
+}
+
+// Tracker associates detections to tracks on one stream. It is not safe for
+// concurrent use: the runtime keeps one per stream and calls it from one
+// goroutine.
+type Tracker struct {
+	cfg    Config
+	tracks []*strack
+	nextID uint64
+
+	// Scratch reused across frames to keep Update allocation-light.
+	high, low []int
+	matched   []bool
+	edges     []edge
+	order     []int
+}
+
+// New returns a tracker with cfg. An invalid cfg is not rejected here (the
+// config loader calls Validate); zero fields fall back to DefaultConfig's.
+func New(cfg Config) *Tracker {
+	d := DefaultConfig()
+	if cfg.MinHits < 1 {
+		cfg.MinHits = d.MinHits
+	}
+	if cfg.MaxLost <= 0 {
+		cfg.MaxLost = d.MaxLost
+	}
+	if cfg.MotionNoise <= 0 {
+		cfg.MotionNoise = d.MotionNoise
+	}
+	if cfg.MeasurementNoise <= 0 {
+		cfg.MeasurementNoise = d.MeasurementNoise
+	}
+	if cfg.MatchIoU <= 0 {
+		cfg.MatchIoU = d.MatchIoU
+	}
+	if cfg.LowMatchIoU <= 0 {
+		cfg.LowMatchIoU = d.LowMatchIoU
+	}
+	if cfg.TentativeMatchIoU <= 0 {
+		cfg.TentativeMatchIoU = d.TentativeMatchIoU
+	}
+	return &Tracker{cfg: cfg}
+}
+
+// Update advances every track to time at and, when inferred is true,
+// associates dets (this frame's detections) with them. With inferred false
+// (the frame skipped inference) tracks only move along their predictions;
+// they still end once unmatched for longer than MaxLost. Calls must come in
+// non-decreasing time order; an earlier at is treated as no time passing.
+func (t *Tracker) Update(dets []Detection, at time.Time, inferred bool) Update {
+	for _, s := range t.tracks {
+		if at.After(s.at) {
+			s.kf.predict(at.Sub(s.at).Seconds(), t.cfg.MotionNoise)
+			s.at = at
+		}
+		s.Box = s.kf.box()
+		s.Matched = false
+	}
+	var up Update
+	if inferred {
+		t.associate(dets, at, &up)
+	}
+	t.age(at, inferred, &up)
+	up.Tracks = make([]Track, 0, len(t.tracks))
+	for _, s := range t.tracks {
+		if s.state != tentative {
+			up.Tracks = append(up.Tracks, s.Track)
+		}
+	}
+	sort.Slice(up.Tracks, func(i, j int) bool { return up.Tracks[i].ID < up.Tracks[j].ID })
+	return up
+}
+
+// Flush ends every track (stream end or shutdown) and returns the confirmed
+// ones, ordered by ID. The tracker can be used again afterwards; IDs keep
+// counting up.
+func (t *Tracker) Flush() []Track {
+	var ended []Track
+	for _, s := range t.tracks {
+		if s.state != tentative {
+			s.Matched = false
+			ended = append(ended, s.Track)
+		}
+	}
+	t.tracks = t.tracks[:0]
+	sort.Slice(ended, func(i, j int) bool { return ended[i].ID < ended[j].ID })
+	return ended
+}
+
+// associate runs the ByteTrack passes for one inferred frame.
+func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
+	cfg := t.cfg
+	t.high, t.low = t.high[:0], t.low[:0]
+	for i, d := range dets {
+		if !usable(d.Box) {
+			continue // NaN, infinite or empty: nothing to track
+		}
+		switch {
+		case d.Score >= cfg.HighScore:
+			t.high = append(t.high, i)
+		case d.Score >= cfg.LowScore:
+			t.low = append(t.low, i)
+		}
+	}
+	t.matched = slices.Grow(t.matched[:0], len(dets))[:len(dets)]
+	clear(t.matched)
+
+	var conf, tent []*strack
+	for _, s := range t.tracks {
+		if s.state == tentative {
+			tent = append(tent, s)
+		} else {
+			conf = append(conf, s)
+		}
+	}
+	// Pass 1: confirmed and lost tracks against high-score detections.
+	rest := t.match(conf, dets, t.high, cfg.MatchIoU, at)
+	// Pass 2: what is left of them against low-score detections: a partly
+	// occluded object often scores low, and this keeps its identity.
+	t.match(rest, dets, t.low, cfg.LowMatchIoU, at)
+	// Pass 3: tentative tracks against the remaining high-score detections.
+	remaining := t.high[:0:0]
+	for _, i := range t.high {
+		if !t.matched[i] {
+			remaining = append(remaining, i)
+		}
+	}
+	t.match(tent, dets, remaining, cfg.TentativeMatchIoU, at)
+
+	// Promote tentative tracks with enough hits.
+	for _, s := range tent {
+		if s.Matched && s.Hits >= cfg.MinHits {
+			t.confirm(s, up)
+		}
+	}
+	// New tracks from unmatched confident detections.
+	for _, i := range remaining {
+		d := dets[i]
+		if t.matched[i] || d.Score < cfg.NewTrackScore {
+			continue
+		}
+		s := &strack{
+			Track: Track{ClassID: d.ClassID, Label: d.Label, Box: d.Box, Score: d.Score,
+				Matched: true, Start: at, LastSeen: at, Hits: 1},
+			kf: newKalman(d.Box, cfg.MeasurementNoise),
+			at: at,
+		}
+		t.tracks = append(t.tracks, s)
+		if cfg.MinHits <= 1 {
+			t.confirm(s, up)
+		}
+	}
+}
+
+// usable reports whether b is finite with a positive size.
+func usable(b geom.Rect) bool {
+	for _, v := range [4]float64{b.X, b.Y, b.W, b.H} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return b.W > 0 && b.H > 0
+}
+
+func (t *Tracker) confirm(s *strack, up *Update) {
+	t.nextID++
+	s.ID = t.nextID
+	s.state = confirmed
+	s.Confirmed = true
+	up.Started = append(up.Started, s.Track)
+}
+
+// age marks unmatched tracks lost and removes those past their limit.
+func (t *Tracker) age(at time.Time, inferred bool, up *Update) {
+	keep := t.tracks[:0]
+	for _, s := range t.tracks {
+		if !s.Matched && inferred && s.state == confirmed {
+			s.state = lost
+		}
+		gone := at.Sub(s.LastSeen)
+		switch {
+		case s.state == tentative && !s.Matched && gone > t.cfg.TentativeMaxLost:
+			continue // never reported, dropped silently
+		case s.state != tentative && gone > t.cfg.MaxLost:
+			up.Ended = append(up.Ended, s.Track)
+			continue
+		}
+		keep = append(keep, s)
+	}
+	clear(t.tracks[len(keep):])
+	t.tracks = keep
+}
+
+// edge is a feasible track-detection pair.
+type edge struct {
+	t, d int
+	cost float64
+}
+
+// bigCost makes a forbidden pair costlier than any set of allowed ones
+// (each allowed cost is at most 1).
+const bigCost = 1e6
+
+// match associates tracks with the detections listed in idx whose IoU with
+// the track's prediction is at least minIoU and whose class agrees, as a
+// min-cost assignment on 1-IoU. Matched tracks take the detection; the
+// unmatched tracks are returned.
+func (t *Tracker) match(tracks []*strack, dets []Detection, idx []int, minIoU float64, at time.Time) []*strack {
+	if len(tracks) == 0 || len(idx) == 0 {
+		return tracks
+	}
+	t.edges = t.feasible(tracks, dets, idx, minIoU, t.edges[:0])
+	if len(t.edges) == 0 {
+		return tracks
+	}
+	assign := solveSparse(len(tracks), len(idx), t.edges)
+	var unmatched []*strack
+	for ti, s := range tracks {
+		k := assign[ti]
+		if k < 0 {
+			unmatched = append(unmatched, s)
+			continue
+		}
+		di := idx[k]
+		d := dets[di]
+		t.matched[di] = true
+		s.kf.update(d.Box, t.cfg.MeasurementNoise)
+		s.Box = d.Box
+		s.Score = d.Score
+		s.Matched = true
+		s.LastSeen = at
+		s.Hits++
+		if s.state == lost {
+			s.state = confirmed
+		}
+	}
+	return unmatched
+}
+
+// feasible lists the allowed pairs. Detections are swept in x order so each
+// track only looks at those whose x range can overlap its box: IoU is zero
+// otherwise. That keeps 500 objects far from 250,000 IoUs.
+func (t *Tracker) feasible(tracks []*strack, dets []Detection, idx []int, minIoU float64, out []edge) []edge {
+	t.order = append(t.order[:0], idx...)
+	slices.SortFunc(t.order, func(a, b int) int {
+		switch {
+		case dets[a].Box.X < dets[b].Box.X:
+			return -1
+		case dets[a].Box.X > dets[b].Box.X:
+			return 1
+		}
+		return 0
+	})
+	var maxW float64
+	for _, i := range idx {
+		maxW = max(maxW, dets[i].Box.W)
+	}
+	pos := make(map[int]int, len(idx)) // detection index -> column
+	for k, i := range idx {
+		pos[i] = k
+	}
+	for ti, s := range tracks {
+		b := s.Box
+		from := sort.Search(len(t.order), func(k int) bool { return dets[t.order[k]].Box.X >= b.X-maxW })
+		for _, di := range t.order[from:] {
+			d := dets[di]
+			if d.Box.X > b.Right() {
+				break
+			}
+			if d.ClassID != s.ClassID {
+				continue
+			}
+			if iou := b.IoU(d.Box); iou >= minIoU {
+				out = append(out, edge{t: ti, d: pos[di], cost: 1 - iou})
+			}
+		}
+	}
+	return out
+}
+
+// solveSparse solves the assignment over the feasible edges. It splits the
+// bipartite graph into connected components (usually single pairs or small
+// clusters) and runs the Hungarian method on each, so cost stays near
+// linear in the number of objects.
+func solveSparse(nt, nd int, edges []edge) []int {
+	parent := make([]int, nt+nd)
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(x int) int {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	for _, e := range edges {
+		a, b := find(e.t), find(nt+e.d)
+		if a != b {
+			parent[a] = b
+		}
+	}
+	comp := map[int][]edge{}
+	for _, e := range edges {
+		r := find(e.t)
+		comp[r] = append(comp[r], e)
+	}
+	assign := make([]int, nt)
+	for i := range assign {
+		assign[i] = -1
+	}
+	for _, es := range comp {
+		if len(es) == 1 {
+			assign[es[0].t] = es[0].d
+			continue
+		}
+		rows, cols := map[int]int{}, map[int]int{}
+		var rowID, colID []int
+		for _, e := range es {
+			if _, ok := rows[e.t]; !ok {
+				rows[e.t] = len(rowID)
+				rowID = append(rowID, e.t)
+			}
+			if _, ok := cols[e.d]; !ok {
+				cols[e.d] = len(colID)
+				colID = append(colID, e.d)
+			}
+		}
+		cost := make([][]float64, len(rowID))
+		for i := range cost {
+			cost[i] = make([]float64, len(colID))
+			for j := range cost[i] {
+				cost[i][j] = bigCost
+			}
+		}
+		for _, e := range es {
+			cost[rows[e.t]][cols[e.d]] = e.cost
+		}
+		for i, j := range lap.Solve(cost) {
+			if j >= 0 && cost[i][j] < bigCost {
+				assign[rowID[i]] = colID[j]
+			}
+		}
+	}
+	return assign
+}
