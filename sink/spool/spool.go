@@ -406,7 +406,11 @@ func (s *Spool) Append(recs ...[]byte) (uint64, error) {
 
 func diskErr(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %w: free space on that disk or lower the spool's max_bytes", ErrDiskFull, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the caller already names the file
+		}
+		return fmt.Errorf("%v (%w): free space on that disk or lower the spool's max_bytes", err, ErrDiskFull)
 	}
 	return err
 }

@@ -1,0 +1,277 @@
+package natsink
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/sink/spool"
+)
+
+// Config configures the NATS sink: the `sinks.nats` block of a pipeline YAML.
+// Start from DefaultConfig, decode the YAML over it, set Pipeline, then call
+// Validate (New calls it too).
+type Config struct {
+	// URL is the server URL list (comma-separated nats:// or tls:// URLs). Empty
+	// starts an embedded nats-server in this process (see Embedded).
+	URL string `yaml:"url"`
+	// SubjectPrefix is the first subject token: <prefix>.<pipeline>.<stream>.<type>.
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// Pipeline is the pipeline name; the lead fills it from the pipeline file.
+	Pipeline string `yaml:"pipeline"`
+	// Embedded configures the in-process server used when URL is empty.
+	Embedded EmbeddedConfig `yaml:"embedded"`
+
+	// Credentials is a .creds file (JWT + nkey seed) for decentralised auth.
+	Credentials string `yaml:"credentials"`
+	// NKeySeed is a file holding an nkey user seed (SU...).
+	NKeySeed string `yaml:"nkey_seed"`
+	// User and Password authenticate with a user/password pair.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// Token authenticates with a bearer token.
+	Token string `yaml:"token"`
+	// TLS configures server verification and a client certificate.
+	TLS TLSConfig `yaml:"tls"`
+
+	// JetStream, when set, publishes with acknowledgements into a stream;
+	// when nil the sink uses core NATS publish (acknowledged by a flush).
+	JetStream *JetStreamConfig `yaml:"jetstream"`
+	// Spool configures the buffer between Write and the server.
+	Spool SpoolConfig `yaml:"spool"`
+	// Detections publishes every frame's detections on
+	// <prefix>.<pipeline>.<stream>.detections (core NATS, dropped when
+	// disconnected, never spooled). Off by default: it is a high rate.
+	Detections bool `yaml:"detections"`
+
+	// ConnectTimeout bounds one connection attempt (default 5s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// PublishTimeout bounds the wait for a JetStream ack or a flush (default 5s).
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// CloseTimeout bounds how long Close keeps delivering spooled events
+	// (default 5s); what is left stays in the spool for the next start.
+	CloseTimeout time.Duration `yaml:"close_timeout"`
+}
+
+// EmbeddedConfig configures the in-process nats-server.
+type EmbeddedConfig struct {
+	// Host to listen on (default 127.0.0.1).
+	Host string `yaml:"host"`
+	// Port to listen on (default 4222; -1 picks a free port).
+	Port int `yaml:"port"`
+	// StoreDir is the JetStream store directory (default
+	// $TMPDIR/osprey-nats/<pipeline>). JetStream is always on when embedded.
+	StoreDir string `yaml:"store_dir"`
+}
+
+// TLSConfig holds PEM file paths. CA alone verifies the server; Cert and Key
+// together add a client certificate.
+type TLSConfig struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// JetStreamConfig selects acknowledged publishing into a stream.
+type JetStreamConfig struct {
+	// Stream is the stream name (default OSPREY).
+	Stream string `yaml:"stream"`
+	// Create creates or updates the stream at Connect; otherwise it must exist.
+	// With the embedded server the stream is always created.
+	Create bool `yaml:"create"`
+	// Subjects the stream captures when created (default
+	// <prefix>.<pipeline>.*.*.*: events only, not control or detections).
+	Subjects []string `yaml:"subjects"`
+	// MaxAge is how long the stream keeps events (0: forever).
+	MaxAge time.Duration `yaml:"max_age"`
+	// Replicas is the stream's replica count (default 1; 3 in a cluster).
+	Replicas int `yaml:"replicas"`
+	// DuplicateWindow is how long the stream remembers message IDs to drop
+	// replays (default 2m). Replays after an outage or crash longer than this
+	// may be stored twice.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// SpoolConfig configures the event buffer.
+type SpoolConfig struct {
+	// Dir is the on-disk spool directory. Empty keeps events in a bounded
+	// memory queue instead: they survive an outage but not a crash.
+	Dir string `yaml:"dir"`
+	// MaxBytes bounds the spool (default 64 MiB); when full the oldest events
+	// are dropped and counted.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Fsync is the spool's fsync policy: always (default), interval, never.
+	Fsync string `yaml:"fsync"`
+}
+
+// DefaultConfig returns the defaults to decode a YAML block over.
+func DefaultConfig() Config {
+	return Config{
+		SubjectPrefix:  "osprey",
+		Embedded:       EmbeddedConfig{Host: "127.0.0.1", Port: 4222},
+		Spool:          SpoolConfig{MaxBytes: 64 << 20},
+		ConnectTimeout: 5 * time.Second,
+		PublishTimeout: 5 * time.Second,
+		CloseTimeout:   5 * time.Second,
+	}
+}
+
+// withDefaults fills zero fields so a Config built in code needs no boilerplate.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = d.SubjectPrefix
+	}
+	if c.Embedded.Host == "" {
+		c.Embedded.Host = d.Embedded.Host
+	}
+	if c.Embedded.Port == 0 {
+		c.Embedded.Port = d.Embedded.Port
+	}
+	if c.Embedded.StoreDir == "" && c.Pipeline != "" {
+		c.Embedded.StoreDir = filepath.Join(os.TempDir(), "osprey-nats", event.SubjectToken(c.Pipeline))
+	}
+	if c.Spool.MaxBytes == 0 {
+		c.Spool.MaxBytes = d.Spool.MaxBytes
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = d.ConnectTimeout
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = d.PublishTimeout
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = d.CloseTimeout
+	}
+	if c.URL == "" && c.JetStream != nil {
+		c.JetStream.Create = true
+	}
+	if js := c.JetStream; js != nil {
+		cp := *js
+		if cp.Stream == "" {
+			cp.Stream = "OSPREY"
+		}
+		if len(cp.Subjects) == 0 {
+			cp.Subjects = []string{c.SubjectPrefix + "." + event.SubjectToken(c.Pipeline) + ".*.*.*"}
+		}
+		if cp.Replicas == 0 {
+			cp.Replicas = 1
+		}
+		if cp.DuplicateWindow == 0 {
+			cp.DuplicateWindow = 2 * time.Minute
+		}
+		c.JetStream = &cp
+	}
+	return c
+}
+
+// Validate checks the configuration and reports every problem at once, each
+// naming its field.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("natsink: "+format, a...)) }
+	if c.Pipeline == "" {
+		bad("pipeline is empty: set the pipeline name")
+	}
+	if strings.ContainsAny(c.SubjectPrefix, " \t*>") || strings.HasPrefix(c.SubjectPrefix, ".") || strings.HasSuffix(c.SubjectPrefix, ".") {
+		bad("subject_prefix %q is not a valid subject prefix: use tokens of letters, digits, '-' and '_' separated by dots", c.SubjectPrefix)
+	}
+	for _, u := range strings.Split(c.URL, ",") {
+		if c.URL == "" {
+			break
+		}
+		p, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || p.Host == "" {
+			bad("url %q is not a server URL: use nats://host:4222 (or leave it empty for an embedded server)", redact(u))
+			continue
+		}
+		switch p.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			bad("url %q has scheme %q: use nats://, tls://, ws:// or wss://", redact(u), p.Scheme)
+		}
+	}
+	if c.URL == "" && (c.Embedded.Port < -1 || c.Embedded.Port > 65535) {
+		bad("embedded.port %d is out of range: use 1-65535, or -1 for a free port", c.Embedded.Port)
+	}
+	auth := 0
+	for _, set := range []bool{c.Credentials != "", c.NKeySeed != "", c.User != "", c.Token != ""} {
+		if set {
+			auth++
+		}
+	}
+	if auth > 1 {
+		bad("credentials, nkey_seed, user and token are alternatives: set only one")
+	}
+	if c.Password != "" && c.User == "" {
+		bad("password is set without user")
+	}
+	for _, f := range []struct{ name, path string }{{"credentials", c.Credentials}, {"nkey_seed", c.NKeySeed}, {"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad("%s file %s: %v", f.name, f.path, errors.Unwrap(err))
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls.cert and tls.key must be set together")
+	}
+	if js := c.JetStream; js != nil {
+		if strings.ContainsAny(js.Stream, " .*>/\\") {
+			bad("jetstream.stream %q is not a valid stream name: no spaces, dots, wildcards or slashes", js.Stream)
+		}
+		if js.Replicas < 1 || js.Replicas > 5 {
+			bad("jetstream.replicas %d is out of range: use 1 to 5", js.Replicas)
+		}
+		if js.MaxAge < 0 {
+			bad("jetstream.max_age %v is negative", js.MaxAge)
+		}
+		if js.DuplicateWindow < 0 || (js.MaxAge > 0 && js.DuplicateWindow > js.MaxAge) {
+			bad("jetstream.duplicate_window %v must be positive and not longer than max_age", js.DuplicateWindow)
+		}
+	}
+	if c.Spool.MaxBytes < 64<<10 {
+		bad("spool.max_bytes %d is too small: use at least 65536", c.Spool.MaxBytes)
+	}
+	if _, err := spool.ParseSyncPolicy(c.Spool.Fsync); err != nil {
+		bad("spool.fsync %q is unknown: use always, interval or never", c.Spool.Fsync)
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"connect_timeout", c.ConnectTimeout}, {"publish_timeout", c.PublishTimeout}, {"close_timeout", c.CloseTimeout}} {
+		if d.d < 0 {
+			bad("%s %v is negative", d.name, d.d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redact hides credentials in a URL list so it can be logged.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		p, err := url.Parse(strings.TrimSpace(u))
+		if err != nil {
+			// Unparseable: hide everything before '@' if any.
+			if at := strings.LastIndex(u, "@"); at >= 0 {
+				parts[i] = "***" + u[at:]
+			}
+			continue
+		}
+		if p.User != nil {
+			p.User = nil
+			parts[i] = strings.Replace(p.String(), "://", "://***@", 1)
+			continue
+		}
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
