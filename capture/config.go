@@ -19,6 +19,7 @@ import (
 // Defaults applied by Config.ApplyDefaults to zero fields.
 const (
 	DefaultStallTimeout = 10 * time.Second
+	DefaultOpenTimeout  = 15 * time.Second
 	DefaultBackoffMin   = 500 * time.Millisecond
 	DefaultBackoffMax   = 30 * time.Second
 	DefaultMaxWidth     = 3840
@@ -50,6 +51,9 @@ type Config struct {
 	// StallTimeout is how long a connected stream may go without a frame (or
 	// an open may take) before it is treated as lost.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// OpenTimeout bounds one attempt to open the stream (RTSP handshake and
+	// stream probing); a failed or timed-out attempt counts as down.
+	OpenTimeout time.Duration `yaml:"open_timeout"`
 	// BackoffMin and BackoffMax bound the pause between reconnection attempts;
 	// it doubles after each failure, with jitter.
 	BackoffMin time.Duration `yaml:"backoff_min"`
@@ -68,6 +72,9 @@ type Config struct {
 func (c *Config) ApplyDefaults() {
 	if c.StallTimeout == 0 {
 		c.StallTimeout = DefaultStallTimeout
+	}
+	if c.OpenTimeout == 0 {
+		c.OpenTimeout = DefaultOpenTimeout
 	}
 	if c.BackoffMin == 0 {
 		c.BackoffMin = DefaultBackoffMin
@@ -93,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.StallTimeout < 0 {
 		add("stall_timeout: must not be negative, got %s", c.StallTimeout)
+	}
+	if c.OpenTimeout < 0 {
+		add("open_timeout: must not be negative, got %s", c.OpenTimeout)
 	}
 	if c.BackoffMin < 0 {
 		add("backoff_min: must not be negative, got %s", c.BackoffMin)

@@ -133,14 +133,14 @@ func (s *source) Connect(ctx context.Context) error {
 	return nil
 }
 
-// open starts a connection and waits for it to open, at most StallTimeout.
+// open starts a connection and waits for it to open, at most OpenTimeout.
 func (s *source) open(ctx context.Context) error {
 	ep, cfg := s.ep, s.cfg
 	c := startConn(func() (backend, error) { return openBackend(ep, cfg) })
-	if err := c.waitOpen(ctx, s.cfg.StallTimeout, s.closing); err != nil {
+	if err := c.waitOpen(ctx, s.cfg.OpenTimeout, s.closing); err != nil {
 		c.shutdown()
 		if errors.Is(err, errStalled) {
-			return fmt.Errorf("open timed out after %s", s.cfg.StallTimeout)
+			return fmt.Errorf("open timed out after %s", s.cfg.OpenTimeout)
 		}
 		if errors.Is(err, errClosing) || ctx.Err() != nil {
 			return err
