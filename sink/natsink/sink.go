@@ -182,12 +182,13 @@ func (s *Sink) Connect(ctx context.Context) error {
 }
 
 func (s *Sink) options() ([]nats.Option, error) {
-	c := s.cfg
-	opts := []nats.Option{
-		nats.Name("osprey " + c.Pipeline),
-		nats.Timeout(c.ConnectTimeout),
+	opts, err := clientOptions(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts,
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectWait(500*time.Millisecond),
 		// No client-side buffer while reconnecting: a publish fails at once
 		// and the event stays in our spool, which is bounded and durable.
 		nats.ReconnectBufSize(-1),
@@ -202,7 +203,13 @@ func (s *Sink) options() ([]nats.Option, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			s.log.Warn("natsink: nats error", "err", err)
 		}),
-	}
+	), nil
+}
+
+// clientOptions are the name, timeout, credentials and TLS options shared by
+// the sink and consumers (Dial).
+func clientOptions(c Config) ([]nats.Option, error) {
+	opts := []nats.Option{nats.Name("osprey " + c.Pipeline), nats.Timeout(c.ConnectTimeout)}
 	switch {
 	case c.Credentials != "":
 		opts = append(opts, nats.UserCredentials(c.Credentials))
