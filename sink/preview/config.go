@@ -1,0 +1,140 @@
+package preview
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Codec names accepted in Config.Codec.
+const (
+	// CodecVP8 encodes with libvpx (the default): every WebRTC browser must
+	// decode VP8, and Debian's Chromium decodes it in software with no codec
+	// licensing question.
+	CodecVP8 = "vp8"
+	// CodecH264 encodes with libx264 (constrained baseline, no B-frames).
+	CodecH264 = "h264"
+)
+
+// Config configures the preview sink. The zero value is not valid; call
+// Defaults (New does) and then override fields.
+type Config struct {
+	// Listen is the address of the sink's own HTTP server (page, WHEP, stats,
+	// MJPEG). Empty disables the server; mount Handler yourself then.
+	Listen string `yaml:"listen"`
+	// Token, when set, is required on every request: header
+	// "Authorization: Bearer <token>" or query "?token=<token>".
+	Token string `yaml:"token"`
+	// Codec is vp8 (default) or h264.
+	Codec string `yaml:"codec"`
+	// Bitrate is the encoder's target in bits per second.
+	Bitrate int `yaml:"bitrate"`
+	// MaxWidth and MaxHeight cap the encoded size; larger frames are scaled
+	// down keeping their aspect ratio. 0 means no cap.
+	MaxWidth  int `yaml:"max_width"`
+	MaxHeight int `yaml:"max_height"`
+	// MaxFPS caps the encoded frame rate; 0 means no cap.
+	MaxFPS float64 `yaml:"max_fps"`
+	// KeyframeInterval is the longest gap between key frames, in frames.
+	KeyframeInterval int `yaml:"keyframe_interval"`
+	// MJPEGQuality is the JPEG quality (1-100) of the MJPEG fallback.
+	MJPEGQuality int `yaml:"mjpeg_quality"`
+	// ICE lists STUN/TURN servers. None by default: host candidates only,
+	// which is what loopback and LAN viewers need.
+	ICE ICEConfig `yaml:"ice"`
+}
+
+// ICEConfig lists ICE servers handed to every viewer's peer connection.
+type ICEConfig struct {
+	// Servers are STUN or TURN servers.
+	Servers []ICEServer `yaml:"servers"`
+}
+
+// ICEServer is one STUN or TURN server.
+type ICEServer struct {
+	// URLs are stun:host:port or turn:host:port?transport=udp URLs.
+	URLs []string `yaml:"urls"`
+	// Username and Credential authenticate to a TURN server.
+	Username   string `yaml:"username"`
+	Credential string `yaml:"credential"`
+}
+
+// Defaults returns the default configuration: loopback only, VP8 at 1.5 Mb/s,
+// at most 1280x720 and 30 fps, a key frame at least every 2 s.
+func Defaults() Config {
+	return Config{
+		Listen:           "127.0.0.1:8080",
+		Codec:            CodecVP8,
+		Bitrate:          1_500_000,
+		MaxWidth:         1280,
+		MaxHeight:        720,
+		MaxFPS:           30,
+		KeyframeInterval: 60,
+		MJPEGQuality:     75,
+	}
+}
+
+// Validate reports every problem with c at once, naming each field by its
+// YAML key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("preview: "+format, a...)) }
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("listen %q is not host:port (e.g. 127.0.0.1:8080): %v", c.Listen, err)
+		}
+	}
+	switch c.Codec {
+	case CodecVP8, CodecH264:
+	default:
+		bad("codec %q is not supported: use vp8 or h264", c.Codec)
+	}
+	if c.Bitrate < 50_000 || c.Bitrate > 50_000_000 {
+		bad("bitrate %d is out of range: use 50000 to 50000000 bits per second", c.Bitrate)
+	}
+	if c.MaxWidth < 0 || c.MaxWidth == 1 || c.MaxWidth > 8192 {
+		bad("max_width %d is out of range: use 0 (no cap) or 2 to 8192", c.MaxWidth)
+	}
+	if c.MaxHeight < 0 || c.MaxHeight == 1 || c.MaxHeight > 8192 {
+		bad("max_height %d is out of range: use 0 (no cap) or 2 to 8192", c.MaxHeight)
+	}
+	if c.MaxFPS < 0 || c.MaxFPS > 240 {
+		bad("max_fps %g is out of range: use 0 (no cap) to 240", c.MaxFPS)
+	}
+	if c.KeyframeInterval < 1 || c.KeyframeInterval > 1000 {
+		bad("keyframe_interval %d is out of range: use 1 to 1000 frames", c.KeyframeInterval)
+	}
+	if c.MJPEGQuality < 1 || c.MJPEGQuality > 100 {
+		bad("mjpeg_quality %d is out of range: use 1 to 100", c.MJPEGQuality)
+	}
+	for i, s := range c.ICE.Servers {
+		if len(s.URLs) == 0 {
+			bad("ice.servers[%d].urls is empty: give stun:host:port or turn:host:port", i)
+		}
+		for j, u := range s.URLs {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "stun" && p.Scheme != "stuns" && p.Scheme != "turn" && p.Scheme != "turns") {
+				bad("ice.servers[%d].urls[%d] %q is not a stun:, stuns:, turn: or turns: URL", i, j, u)
+			}
+			if err == nil && strings.HasPrefix(p.Scheme, "turn") && (s.Username == "" || s.Credential == "") {
+				bad("ice.servers[%d] is a TURN server and needs username and credential", i)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isLoopback reports whether listen binds only loopback addresses.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,164 @@
+package preview
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"io"
+
+	"github.com/pion/mediadevices/pkg/codec"
+	"github.com/pion/mediadevices/pkg/codec/vpx"
+	"github.com/pion/mediadevices/pkg/codec/x264"
+	"github.com/pion/mediadevices/pkg/io/video"
+	"github.com/pion/mediadevices/pkg/prop"
+	"gocv.io/x/gocv"
+)
+
+// encoder turns I420 pictures into one compressed access unit each. It is
+// used from one goroutine (the stream's encode loop) except ForceKeyFrame,
+// which viewers call when they join or send a PLI.
+type encoder interface {
+	// Encode compresses img, which must have the size given at creation.
+	Encode(img *image.YCbCr) ([]byte, error)
+	// ForceKeyFrame makes the next Encode produce a key frame.
+	ForceKeyFrame()
+	Close() error
+}
+
+// newEncoder builds the configured software encoder for w x h pictures.
+func newEncoder(cfg Config, w, h int) (encoder, error) {
+	var builder codec.VideoEncoderBuilder
+	switch cfg.Codec {
+	case CodecVP8:
+		p, err := vpx.NewVP8Params()
+		if err != nil {
+			return nil, fmt.Errorf("preview: libvpx vp8 params: %w", err)
+		}
+		p.BitRate = cfg.Bitrate
+		p.KeyFrameInterval = cfg.KeyframeInterval
+		p.LagInFrames = 0 // every frame out as soon as it goes in
+		p.RateControlEndUsage = vpx.RateControlCBR
+		p.RateControlMinQuantizer = 4
+		p.RateControlMaxQuantizer = 56
+		p.ErrorResilient = vpx.ErrorResilientDefault
+		builder = &p
+	case CodecH264:
+		p, err := x264.NewParams()
+		if err != nil {
+			return nil, fmt.Errorf("preview: libx264 params: %w", err)
+		}
+		p.BitRate = cfg.Bitrate
+		p.KeyFrameInterval = cfg.KeyframeInterval
+		p.Preset = x264.PresetUltrafast
+		builder = &p
+	default:
+		return nil, fmt.Errorf("preview: codec %q is not supported: use vp8 or h264", cfg.Codec)
+	}
+	e := &mdEncoder{}
+	rc, err := builder.BuildVideoEncoder(video.ReaderFunc(e.read), prop.Media{
+		Video: prop.Video{Width: w, Height: h, FrameRate: float32(cfg.MaxFPS)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("preview: open %s encoder for %dx%d: %w", cfg.Codec, w, h, err)
+	}
+	e.rc = rc
+	return e, nil
+}
+
+// mdEncoder adapts a pion/mediadevices encoder, which pulls pictures from a
+// reader, to push-style Encode calls: Encode parks the picture where the
+// reader finds it and then asks the encoder to read.
+type mdEncoder struct {
+	rc  codec.ReadCloser
+	cur *image.YCbCr
+}
+
+func (e *mdEncoder) read() (image.Image, func(), error) {
+	if e.cur == nil {
+		return nil, func() {}, io.EOF
+	}
+	img := e.cur
+	e.cur = nil
+	return img, func() {}, nil
+}
+
+func (e *mdEncoder) Encode(img *image.YCbCr) ([]byte, error) {
+	e.cur = img
+	b, release, err := e.rc.Read()
+	if err != nil {
+		return nil, fmt.Errorf("preview: encode: %w", err)
+	}
+	out := append([]byte(nil), b...)
+	release()
+	return out, nil
+}
+
+func (e *mdEncoder) ForceKeyFrame() {
+	if kf, ok := e.rc.Controller().(codec.KeyFrameController); ok {
+		_ = kf.ForceKeyFrame()
+	}
+}
+
+func (e *mdEncoder) Close() error { return e.rc.Close() }
+
+// i420 converts BGR Mats to I420 pictures of a fixed (even) size, scaling
+// first when the source is larger. Buffers are reused across frames; the
+// returned picture is valid until the next Convert.
+type i420 struct {
+	w, h   int
+	scaled gocv.Mat
+	yuv    gocv.Mat
+	img    image.YCbCr
+}
+
+func newI420(w, h int) *i420 {
+	return &i420{w: w, h: h, scaled: gocv.NewMat(), yuv: gocv.NewMat()}
+}
+
+// Convert returns src as an I420 picture of the converter's size.
+func (c *i420) Convert(src gocv.Mat) (*image.YCbCr, error) {
+	if src.Empty() || src.Type() != gocv.MatTypeCV8UC3 {
+		return nil, errors.New("preview: frame image is not an 8-bit BGR picture")
+	}
+	in := src
+	if src.Cols() != c.w || src.Rows() != c.h {
+		gocv.Resize(src, &c.scaled, image.Pt(c.w, c.h), 0, 0, gocv.InterpolationArea)
+		in = c.scaled
+	}
+	gocv.CvtColor(in, &c.yuv, gocv.ColorBGRToYUVI420)
+	buf, err := c.yuv.DataPtrUint8()
+	if err != nil {
+		return nil, fmt.Errorf("preview: i420 buffer: %w", err)
+	}
+	ySize, cSize := c.w*c.h, (c.w/2)*(c.h/2)
+	if len(buf) < ySize+2*cSize {
+		return nil, fmt.Errorf("preview: i420 buffer is %d bytes, want %d", len(buf), ySize+2*cSize)
+	}
+	c.img = image.YCbCr{
+		Y: buf[:ySize], Cb: buf[ySize : ySize+cSize], Cr: buf[ySize+cSize : ySize+2*cSize],
+		YStride: c.w, CStride: c.w / 2,
+		SubsampleRatio: image.YCbCrSubsampleRatio420,
+		Rect:           image.Rect(0, 0, c.w, c.h),
+	}
+	return &c.img, nil
+}
+
+// Close frees the converter's Mats.
+func (c *i420) Close() {
+	_ = c.scaled.Close()
+	_ = c.yuv.Close()
+}
+
+// fitSize returns w x h scaled down to fit maxW x maxH (0: no cap) keeping
+// the aspect ratio, rounded down to even numbers as I420 requires.
+func fitSize(w, h, maxW, maxH int) (int, int) {
+	s := 1.0
+	if maxW > 0 && w > maxW {
+		s = float64(maxW) / float64(w)
+	}
+	if maxH > 0 && float64(h)*s > float64(maxH) {
+		s = float64(maxH) / float64(h)
+	}
+	ow, oh := int(float64(w)*s)&^1, int(float64(h)*s)&^1
+	return max(ow, 2), max(oh, 2)
+}

@@ -1,0 +1,118 @@
+package preview
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"net/http"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/stages"
+)
+
+const mjpegBoundary = "ospreyframe"
+
+// handleMJPEG streams multipart JPEGs of the newest frames with boxes, zones
+// and lines drawn server-side. Each client encodes from the stream's latest
+// slot at its own pace, so a slow client only slows itself.
+func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("stream")
+	st := s.lookup(id)
+	if st == nil {
+		http.Error(w, fmt.Sprintf("preview: no stream %q: GET /api/streams lists them", id), http.StatusNotFound)
+		return
+	}
+	st.nMJPEG.Add(1)
+	defer st.nMJPEG.Add(-1)
+	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
+	w.Header().Set("Cache-Control", "no-store")
+	rc := http.NewResponseController(w)
+	canvas := gocv.NewMat()
+	defer canvas.Close()
+	var last uint64
+	for {
+		f, g, ch := st.take(last)
+		if f == nil {
+			select {
+			case <-ch:
+				continue
+			case <-r.Context().Done():
+				return
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		if last != 0 && g-last > 1 {
+			st.stats.drop(dropMJPEGBusy, g-last-1)
+		}
+		last = g
+		buf, err := renderJPEG(f, &canvas, st.overlays(), s.cfg.MJPEGQuality)
+		f.Release()
+		if err != nil {
+			s.log.Warn("preview: mjpeg encode failed", "stream", id, "err", err)
+			return
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err = fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", mjpegBoundary, buf.Len())
+		if err == nil {
+			_, err = w.Write(buf.GetBytes())
+		}
+		buf.Close()
+		if err == nil {
+			_, err = w.Write([]byte("\r\n"))
+		}
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			return // the client went away
+		}
+	}
+}
+
+var (
+	boxColor  = color.RGBA{R: 0, G: 230, B: 118, A: 255}
+	zoneColor = color.RGBA{R: 255, G: 193, B: 7, A: 255}
+	lineColor = color.RGBA{R: 233, G: 30, B: 99, A: 255}
+)
+
+// renderJPEG copies f's image into canvas, draws the overlay and encodes it.
+func renderJPEG(f *stages.Frame, canvas *gocv.Mat, ov overlayMsg, quality int) (*gocv.NativeByteBuffer, error) {
+	f.Image.CopyTo(canvas)
+	drawOverlay(canvas, f, ov)
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, *canvas, []int{gocv.IMWriteJpegQuality, quality})
+	if err != nil {
+		return nil, fmt.Errorf("preview: jpeg encode: %w", err)
+	}
+	return buf, nil
+}
+
+// drawOverlay draws zones, lines and boxes (with IDs and labels) on img,
+// which has f's size.
+func drawOverlay(img *gocv.Mat, f *stages.Frame, ov overlayMsg) {
+	w, h := float64(img.Cols()), float64(img.Rows())
+	pt := func(p [2]float64) image.Point { return image.Pt(int(p[0]*w), int(p[1]*h)) }
+	for _, z := range ov.Zones {
+		for i := range z.Polygon {
+			gocv.Line(img, pt(z.Polygon[i]), pt(z.Polygon[(i+1)%len(z.Polygon)]), zoneColor, 2)
+		}
+		if len(z.Polygon) > 0 {
+			gocv.PutText(img, z.Name, pt(z.Polygon[0]), gocv.FontHersheySimplex, 0.5, zoneColor, 1)
+		}
+	}
+	for _, l := range ov.Lines {
+		gocv.Line(img, pt(l.From), pt(l.To), lineColor, 2)
+		gocv.PutText(img, l.Name, pt(l.From), gocv.FontHersheySimplex, 0.5, lineColor, 1)
+	}
+	for _, b := range boxesOf(f) {
+		r := image.Rect(int(b.Box.X), int(b.Box.Y), int(b.Box.Right()), int(b.Box.Bottom()))
+		gocv.Rectangle(img, r, boxColor, 2)
+		text := fmt.Sprintf("%s %.0f%%", b.Label, b.Score*100)
+		if b.ID > 0 {
+			text = fmt.Sprintf("#%d %s", b.ID, text)
+		}
+		gocv.PutText(img, text, image.Pt(r.Min.X, max(r.Min.Y-4, 12)), gocv.FontHersheySimplex, 0.45, boxColor, 1)
+	}
+}
