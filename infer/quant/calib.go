@@ -1,0 +1,234 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+)
+
+// Method picks how activation ranges are derived from calibration data.
+type Method string
+
+// Calibration methods.
+const (
+	// MinMax uses the observed minimum and maximum.
+	MinMax Method = "minmax"
+	// Percentile clips both tails of the histogram at a percentile.
+	Percentile Method = "percentile"
+	// Entropy picks the clipping threshold that minimises the KL divergence
+	// between the FP32 histogram and its 8-bit quantised version.
+	Entropy Method = "entropy"
+)
+
+// Range is a calibrated [Min, Max] for one tensor.
+type Range struct{ Min, Max float32 }
+
+const histBins = 2048
+
+type tensorStats struct {
+	min, max float32
+	hist     []float64 // over [min, max] of pass 1
+}
+
+// Calibrate runs the FP32 model on frames with every tensor in names exposed
+// as an extra graph output and returns a range per tensor.
+func Calibrate(m *onnx.ModelProto, frames [][]float32, shape []int64, names []string, method Method, pct float64) (map[string]Range, error) {
+	if len(frames) == 0 {
+		return nil, fmt.Errorf("%w: no calibration frames", ErrFrames)
+	}
+	g := m.GetGraph()
+	inputName := ""
+	inits := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	for _, in := range g.GetInput() {
+		if !inits[in.GetName()] {
+			inputName = in.GetName()
+			break
+		}
+	}
+	aug := proto.Clone(m).(*onnx.ModelProto)
+	existing := map[string]bool{}
+	for _, o := range aug.GetGraph().GetOutput() {
+		existing[o.GetName()] = true
+	}
+	var outs []string
+	for _, n := range names {
+		if n == inputName {
+			continue // the input's range comes straight from the frames
+		}
+		if !existing[n] {
+			aug.GetGraph().Output = append(aug.GetGraph().Output, tensorValueInfo(n, onnx.TensorProto_FLOAT))
+		}
+		outs = append(outs, n)
+	}
+	b, err := proto.Marshal(aug)
+	if err != nil {
+		return nil, fmt.Errorf("quant: encode calibration model: %w", err)
+	}
+	s, err := NewSession(b, "calibration model", outs, SessionConfig{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+
+	stats := map[string]*tensorStats{}
+	visit := func(name string, data []float32, pass int) {
+		st := stats[name]
+		if pass == 1 {
+			if st == nil {
+				st = &tensorStats{min: float32(math.Inf(1)), max: float32(math.Inf(-1))}
+				stats[name] = st
+			}
+			for _, v := range data {
+				st.min = min(st.min, v)
+				st.max = max(st.max, v)
+			}
+			return
+		}
+		if st.hist == nil {
+			st.hist = make([]float64, histBins)
+		}
+		w := float64(st.max - st.min)
+		if w <= 0 {
+			st.hist[0] += float64(len(data))
+			return
+		}
+		k := histBins / w
+		for _, v := range data {
+			i := int(float64(v-st.min) * k)
+			st.hist[min(max(i, 0), histBins-1)]++
+		}
+	}
+	passes := 1
+	if method != MinMax {
+		passes = 2
+	}
+	for pass := 1; pass <= passes; pass++ {
+		for _, f := range frames {
+			res, err := s.Run(shape, f)
+			if err != nil {
+				return nil, err
+			}
+			for i, r := range res {
+				visit(outs[i], r.Data, pass)
+			}
+			if inputName != "" {
+				visit(inputName, f, pass)
+			}
+		}
+	}
+	ranges := make(map[string]Range, len(stats))
+	for name, st := range stats {
+		switch method {
+		case Percentile:
+			ranges[name] = percentileRange(st, pct)
+		case Entropy:
+			ranges[name] = entropyRange(st)
+		default:
+			ranges[name] = Range{st.min, st.max}
+		}
+	}
+	return ranges, nil
+}
+
+func binEdge(st *tensorStats, i int) float32 {
+	return st.min + (st.max-st.min)*float32(i)/histBins
+}
+
+// percentileRange clips pct% on the high side and (100-pct)% on the low side.
+func percentileRange(st *tensorStats, pct float64) Range {
+	var total float64
+	for _, c := range st.hist {
+		total += c
+	}
+	if total == 0 || st.max <= st.min {
+		return Range{st.min, st.max}
+	}
+	tail := total * (100 - pct) / 100
+	lo, hi := 0, histBins
+	for acc := 0.0; lo < histBins-1; lo++ {
+		if acc+st.hist[lo] > tail {
+			break
+		}
+		acc += st.hist[lo]
+	}
+	for acc := 0.0; hi > lo+1; hi-- {
+		if acc+st.hist[hi-1] > tail {
+			break
+		}
+		acc += st.hist[hi-1]
+	}
+	return Range{binEdge(st, lo), binEdge(st, hi)}
+}
+
+// entropyRange keeps the low end (most activations here follow ReLU/ReLU6,
+// so the low end is 0) and searches the high threshold minimising
+// KL(P || Q), where Q is P squeezed into 255 levels (TensorRT-style).
+func entropyRange(st *tensorStats) Range {
+	if st.max <= st.min {
+		return Range{st.min, st.max}
+	}
+	const levels = 255
+	best, bestKL := histBins, math.Inf(1)
+	for t := levels; t <= histBins; t += 16 {
+		p := make([]float64, t)
+		copy(p, st.hist[:t])
+		for _, c := range st.hist[t:] {
+			p[t-1] += c // outliers clip onto the last bin
+		}
+		// q is the unclipped histogram squeezed into 255 levels, so clipping
+		// outliers onto p's last bin costs divergence.
+		q := make([]float64, t)
+		per := float64(t) / levels
+		for l := 0; l < levels; l++ {
+			a, b := int(float64(l)*per), int(float64(l+1)*per)
+			if l == levels-1 {
+				b = t
+			}
+			var sum float64
+			nz := 0
+			for i := a; i < b; i++ {
+				sum += st.hist[i]
+				if st.hist[i] > 0 {
+					nz++
+				}
+			}
+			for i := a; i < b; i++ {
+				if st.hist[i] > 0 {
+					q[i] = sum / float64(nz)
+				}
+			}
+		}
+		if kl := klDiv(p, q); kl < bestKL {
+			best, bestKL = t, kl
+		}
+	}
+	return Range{st.min, binEdge(st, best)}
+}
+
+func klDiv(p, q []float64) float64 {
+	var sp, sq float64
+	for i := range p {
+		sp += p[i]
+		sq += q[i]
+	}
+	if sp == 0 || sq == 0 {
+		return math.Inf(1)
+	}
+	var kl float64
+	for i := range p {
+		if p[i] == 0 {
+			continue
+		}
+		pi, qi := p[i]/sp, q[i]/sq
+		if qi == 0 {
+			qi = 1e-12 // the clipped last bin can be empty in q's own bins
+		}
+		kl += pi * math.Log(pi/qi)
+	}
+	return kl
+}

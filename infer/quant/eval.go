@@ -1,0 +1,217 @@
+package quant
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/infer"
+)
+
+// EvalConfig says which variant to compare against which FP32 parent, on
+// which frames.
+type EvalConfig struct {
+	Ref, Model string // FP32 parent and variant model files
+	Format     string // infer model format, e.g. "ssd"
+	Frames     string // video file or image folder
+	Skip, N    int    // skip the calibration frames, then use N frames
+	// Confidence is the detection threshold for precision/recall and for
+	// the reference detections used as ground truth (default 0.5).
+	Confidence float32
+	// IoU is the match threshold (default 0.5).
+	IoU float64
+	// Threads per detector (0: ONNX Runtime's default).
+	Threads int
+}
+
+// EvalResult is the variant's agreement with its parent.
+type EvalResult struct {
+	Frames            int     `json:"frames"`
+	RefDetections     int     `json:"ref_detections"`
+	VariantDetections int     `json:"variant_detections"`
+	Matched           int     `json:"matched"`
+	Precision         float64 `json:"precision"`
+	Recall            float64 `json:"recall"`
+	MeanScoreDiff     float64 `json:"mean_abs_score_diff"`
+	MAP50             float64 `json:"map50"`
+	RefMeanMs         float64 `json:"ref_mean_ms"`
+	VariantMeanMs     float64 `json:"variant_mean_ms"`
+}
+
+// apFloor is the lowest variant score ranked for mAP.
+const apFloor = 0.05
+
+// Evaluate runs both models on the same frames and scores the variant with
+// the parent's detections (at cfg.Confidence) as ground truth.
+func Evaluate(cfg EvalConfig, log *slog.Logger) (EvalResult, error) {
+	if cfg.Confidence == 0 {
+		cfg.Confidence = 0.5
+	}
+	if cfg.IoU == 0 {
+		cfg.IoU = 0.5
+	}
+	if cfg.N <= 0 {
+		cfg.N = 100
+	}
+	ref, err := infer.Open(infer.Config{Path: cfg.Ref, Format: cfg.Format, Threads: cfg.Threads, Confidence: cfg.Confidence, Providers: []string{"cpu"}}, log)
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("quant: reference model: %w", err)
+	}
+	defer ref.Close()
+	variant, err := infer.Open(infer.Config{Path: cfg.Model, Format: cfg.Format, Threads: cfg.Threads, Confidence: apFloor, Providers: []string{"cpu"}}, log)
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("quant: variant model: %w", err)
+	}
+	defer variant.Close()
+
+	var res EvalResult
+	var ranked []scored // all variant detections >= apFloor, for AP
+	gtPerClass := map[int]int{}
+	var diffSum float64
+	var refTime, varTime time.Duration
+	err = EachFrame(cfg.Frames, cfg.Skip, cfg.N, func(img gocv.Mat) error {
+		t0 := time.Now()
+		gt, err := ref.DetectImage(img)
+		if err != nil {
+			return err
+		}
+		t1 := time.Now()
+		all, err := variant.DetectImage(img)
+		if err != nil {
+			return err
+		}
+		refTime += t1.Sub(t0)
+		varTime += time.Since(t1)
+		res.Frames++
+		res.RefDetections += len(gt)
+		for _, d := range gt {
+			gtPerClass[d.ClassID]++
+		}
+		var kept []infer.Detection
+		for _, d := range all {
+			if d.Confidence >= cfg.Confidence {
+				kept = append(kept, d)
+			}
+		}
+		res.VariantDetections += len(kept)
+		for _, m := range Match(gt, kept, cfg.IoU) {
+			res.Matched++
+			diffSum += math.Abs(float64(gt[m.Ref].Confidence - kept[m.Variant].Confidence))
+		}
+		matched := map[int]bool{}
+		for _, m := range Match(gt, all, cfg.IoU) {
+			matched[m.Variant] = true
+		}
+		for i, d := range all {
+			ranked = append(ranked, scored{class: d.ClassID, score: d.Confidence, tp: matched[i]})
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Precision = ratio(res.Matched, res.VariantDetections)
+	res.Recall = ratio(res.Matched, res.RefDetections)
+	if res.Matched > 0 {
+		res.MeanScoreDiff = diffSum / float64(res.Matched)
+	}
+	res.MAP50 = meanAP(ranked, gtPerClass)
+	res.RefMeanMs = float64(refTime.Microseconds()) / 1000 / float64(res.Frames)
+	res.VariantMeanMs = float64(varTime.Microseconds()) / 1000 / float64(res.Frames)
+	return res, nil
+}
+
+// ratio is a/b, or 1 when both are 0 (nothing to find and nothing found).
+func ratio(a, b int) float64 {
+	if b == 0 {
+		if a == 0 {
+			return 1
+		}
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Pair links a reference detection to a variant detection.
+type Pair struct{ Ref, Variant int }
+
+// Match pairs variant detections with reference detections of the same
+// class, greedily by descending variant confidence, each to the unmatched
+// reference box it overlaps most (IoU >= minIoU).
+func Match(ref, variant []infer.Detection, minIoU float64) []Pair {
+	order := make([]int, len(variant))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(variant[b].Confidence, variant[a].Confidence) })
+	used := make([]bool, len(ref))
+	var out []Pair
+	for _, v := range order {
+		best, bestIoU := -1, minIoU
+		for r := range ref {
+			if used[r] || ref[r].ClassID != variant[v].ClassID {
+				continue
+			}
+			if iou := ref[r].Box.IoU(variant[v].Box); iou >= bestIoU {
+				best, bestIoU = r, iou
+			}
+		}
+		if best >= 0 {
+			used[best] = true
+			out = append(out, Pair{Ref: best, Variant: v})
+		}
+	}
+	return out
+}
+
+type scored struct {
+	class int
+	score float32
+	tp    bool
+}
+
+// meanAP averages, over classes present in the ground truth, the area under
+// the all-point-interpolated precision/recall curve.
+func meanAP(dets []scored, gt map[int]int) float64 {
+	if len(gt) == 0 {
+		return 1
+	}
+	var sum float64
+	for class, npos := range gt {
+		var ds []scored
+		for _, d := range dets {
+			if d.class == class {
+				ds = append(ds, d)
+			}
+		}
+		slices.SortStableFunc(ds, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+		prec := make([]float64, len(ds))
+		rec := make([]float64, len(ds))
+		tp := 0
+		for i, d := range ds {
+			if d.tp {
+				tp++
+			}
+			prec[i] = float64(tp) / float64(i+1)
+			rec[i] = float64(tp) / float64(npos)
+		}
+		// Precision envelope, then sum precision over recall steps.
+		for i := len(prec) - 2; i >= 0; i-- {
+			prec[i] = max(prec[i], prec[i+1])
+		}
+		var ap, lastR float64
+		for i := range ds {
+			if rec[i] > lastR {
+				ap += (rec[i] - lastR) * prec[i]
+				lastR = rec[i]
+			}
+		}
+		sum += ap
+	}
+	return sum / float64(len(gt))
+}

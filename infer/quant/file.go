@@ -1,0 +1,77 @@
+package quant
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/osprey-vision/osprey/infer"
+)
+
+// FileConfig is one `pipeline model quantize` run.
+type FileConfig struct {
+	Model, Out string
+	// Format is the infer model format; its preprocessing prepares the
+	// calibration frames exactly as the pipeline will.
+	Format string
+	// Calib is a video file or an image folder; Frames how many to use.
+	Calib  string
+	Frames int
+	// Dynamic makes a weight-only variant and needs no calibration frames.
+	Dynamic bool
+	Options
+}
+
+// QuantizeFile reads cfg.Model, quantises it and writes cfg.Out.
+func QuantizeFile(cfg FileConfig, log *slog.Logger) (Report, error) {
+	if cfg.Out == "" {
+		return Report{}, fmt.Errorf("%w: --out is empty: give the file to write", ErrOptions)
+	}
+	m, err := LoadModel(cfg.Model)
+	if err != nil {
+		return Report{}, err
+	}
+	if cfg.Dynamic {
+		q, rep, err := QuantizeWeights(m, cfg.Options)
+		if err != nil {
+			return rep, err
+		}
+		return rep, SaveModel(q, cfg.Out)
+	}
+	if cfg.Calib == "" {
+		return Report{}, fmt.Errorf("%w: --calib is empty: give a video or an image folder to calibrate on (or use --dynamic)", ErrOptions)
+	}
+	if cfg.Frames <= 0 {
+		cfg.Frames = 64
+	}
+	shape, err := InputShape(m)
+	if err != nil {
+		return Report{}, err
+	}
+	det, err := infer.Open(infer.Config{Path: cfg.Model, Format: cfg.Format, Providers: []string{"cpu"}}, log)
+	if err != nil {
+		return Report{}, fmt.Errorf("quant: open %s for calibration preprocessing: %w", cfg.Model, err)
+	}
+	frames, err := ReadFrames(cfg.Calib, 0, cfg.Frames, det)
+	det.Close()
+	if err != nil {
+		return Report{}, err
+	}
+	q, rep, err := QuantizeStatic(m, frames, shape, cfg.Options)
+	if err != nil {
+		return rep, err
+	}
+	return rep, SaveModel(q, cfg.Out)
+}
+
+// FP16File converts the model at in to FP16 (FP32 interface) and writes out.
+func FP16File(in, out string) error {
+	m, err := LoadModel(in)
+	if err != nil {
+		return err
+	}
+	h, err := ConvertFP16(m)
+	if err != nil {
+		return err
+	}
+	return SaveModel(h, out)
+}
