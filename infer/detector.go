@@ -42,12 +42,15 @@ type Detector struct {
 	modelBatch int
 
 	pre preprocessor
+	// imgPool serves DetectImage.
+	imgPool *InputPool
 
-	mu     sync.Mutex // guards the fields below: one Run at a time
-	sess   *ort.DynamicAdvancedSession
-	runs   map[int]*runBuffers
-	cands  []candidate
-	closed bool
+	mu      sync.Mutex // guards the fields below: one Run at a time
+	sess    *ort.DynamicAdvancedSession
+	runOpts *ort.RunOptions // lets a cancelled ctx stop a Run in flight
+	runs    map[int]*runBuffers
+	cands   []candidate
+	closed  bool
 }
 
 // runBuffers are the tensors of one batch size, reused across Runs.
@@ -111,7 +114,12 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.runOpts, err = ort.NewRunOptions(); err != nil {
+		d.sess.Destroy()
+		return nil, fmt.Errorf("infer: model %s: run options: %w", cfg.Path, err)
+	}
 	d.pre.init()
+	d.imgPool = d.NewInputPool()
 	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "provider", d.provider,
 		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch)
 	return d, nil
@@ -221,7 +229,7 @@ func (d *Detector) Detect(ctx context.Context, inputs []*Input) ([][]Detection, 
 			return nil, err
 		}
 		part := inputs[start:min(start+chunk, len(inputs))]
-		if err := d.run(part, out[start:start+len(part)]); err != nil {
+		if err := d.run(ctx, part, out[start:start+len(part)]); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +237,9 @@ func (d *Detector) Detect(ctx context.Context, inputs []*Input) ([][]Detection, 
 }
 
 // run runs one batch (len(part) <= the model batch) and decodes it into out.
-func (d *Detector) run(part []*Input, out [][]Detection) error {
+// Cancelling ctx terminates the Run in flight, so a shutdown never waits for
+// a slow or stuck inference.
+func (d *Detector) run(ctx context.Context, part []*Input, out [][]Detection) error {
 	n := len(part)
 	if d.modelBatch > 0 {
 		n = d.modelBatch
@@ -244,7 +254,16 @@ func (d *Detector) run(part []*Input, out [][]Detection) error {
 		copy(data[i*size:(i+1)*size], in.Data)
 	}
 	clear(data[len(part)*size:]) // padding of a short chunk
-	if err := d.sess.Run([]ort.Value{rb.input}, rb.outputs); err != nil {
+	stop := context.AfterFunc(ctx, func() { _ = d.runOpts.Terminate() })
+	err = d.sess.RunWithOptions([]ort.Value{rb.input}, rb.outputs, d.runOpts)
+	if !stop() {
+		// The terminate flag stays set until cleared; clear it for the next Run.
+		_ = d.runOpts.UnsetTerminate()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("infer: model %s: run batch of %d: %w", d.cfg.Path, n, err)
 	}
 	for i, o := range rb.outputs {
@@ -306,8 +325,7 @@ func (d *Detector) buffers(n int) (*runBuffers, error) {
 // a convenience for tools and tests; pipelines batch with Preprocess and
 // Detect.
 func (d *Detector) DetectImage(img gocv.Mat) ([]Detection, error) {
-	pool := d.NewInputPool()
-	in := pool.Get()
+	in := d.imgPool.Get()
 	defer in.Release()
 	if err := d.Preprocess(img, in); err != nil {
 		return nil, err
@@ -338,9 +356,7 @@ func (d *Detector) Close() error {
 		}
 	}
 	d.runs = nil
-	if d.sess != nil {
-		errs = append(errs, d.sess.Destroy())
-	}
+	errs = append(errs, d.sess.Destroy(), d.runOpts.Destroy())
 	d.pre.close()
 	return errors.Join(errs...)
 }

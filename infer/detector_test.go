@@ -221,3 +221,22 @@ func TestLabelsFile(t *testing.T) {
 		t.Errorf("labels %q", got)
 	}
 }
+
+func TestDetectCancelled(t *testing.T) {
+	requireRuntime(t)
+	d := openTest(t, Config{Path: blazefacePath, Format: "blazeface"})
+	in := d.NewInputPool().Get()
+	defer in.Release()
+	if err := d.Preprocess(grey(t, 64, 64), in); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := d.Detect(ctx, []*Input{in}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Detect on a cancelled ctx: %v", err)
+	}
+	// The detector still works afterwards.
+	if _, err := d.Detect(context.Background(), []*Input{in}); err != nil {
+		t.Fatal(err)
+	}
+}
