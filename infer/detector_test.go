@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -238,5 +239,47 @@ func TestDetectCancelled(t *testing.T) {
 	// The detector still works afterwards.
 	if _, err := d.Detect(context.Background(), []*Input{in}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ortChildEnv marks the child process of TestRuntimeMissing.
+const ortChildEnv = "OSPREY_ORT_CHILD"
+
+// With no library anywhere, Open names every path it tried. ONNX Runtime
+// loads once per process, so this runs in a fresh child process started in
+// an empty directory (no module root above it) with a bogus ORT_LIB.
+func TestRuntimeMissing(t *testing.T) {
+	if os.Getenv(ortChildEnv) != "" {
+		model := os.Getenv(ortChildEnv)
+		_, err := Open(Config{Path: model, Format: "blazeface"}, quietLog)
+		if err == nil {
+			t.Skip("a system-wide ONNX Runtime was found")
+		}
+		for _, s := range []string{"infer: onnx runtime library not found: tried /nonexistent/libonnxruntime.so (missing)", "run scripts/setup.sh, or set ORT_LIB or model.library"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("error %q lacks %q", err, s)
+			}
+		}
+		if !errors.Is(err, ErrNoRuntime) {
+			t.Errorf("error is not ErrNoRuntime: %v", err)
+		}
+		return
+	}
+	model, err := filepath.Abs(blazefacePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRuntimeMissing$", "-test.v")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "ORT_LIB=/nonexistent/libonnxruntime.so", ortChildEnv+"="+model)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "--- SKIP: TestRuntimeMissing") {
+		t.Skip("a system-wide ONNX Runtime was found")
+	}
+	if !strings.Contains(string(out), "--- PASS: TestRuntimeMissing") {
+		t.Fatalf("child did not pass:\n%s", out)
 	}
 }
