@@ -54,6 +54,19 @@ func TestBlazeFaceMegamind(t *testing.T) {
 	if f.Keypoints[0].Y > f.Keypoints[3].Y || f.Keypoints[1].Y > f.Keypoints[3].Y {
 		t.Errorf("eyes below mouth: %v", f.Keypoints)
 	}
+	// The 256x256 back-camera model has other anchors (strides 16,32,32,32)
+	// and weights; it must put the face in the same place.
+	back := openTest(t, Config{Path: "../third_party/blazeface/ONNX/face_detection_back_256x256_barracuda.onnx", Format: "blazeface"})
+	if w, h := back.InputSize(); w != 256 || h != 256 {
+		t.Fatalf("back model input %dx%d", w, h)
+	}
+	bdets, err := back.DetectImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bdets) == 0 || bdets[0].Box.IoU(f.Box) < 0.7 {
+		t.Errorf("back model faces %v, front model %v", bdets, f.Box)
+	}
 }
 
 func TestOpenErrors(t *testing.T) {
