@@ -84,7 +84,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(time.Second))
+		n := 100
+		if *count > 0 {
+			// Fetch no more than we will process: fetched messages that are
+			// not acked wait out AckWait before redelivery.
+			n = min(n, *count-t.processed)
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil
@@ -103,9 +109,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			t.apply(e, out)
 			if err := m.Ack(); err != nil {
 				return fmt.Errorf("consumer: ack %s: %w", e.ID, err)
-			}
-			if *count > 0 && t.processed >= *count {
-				break
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.Canceled) {
