@@ -1,0 +1,105 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+)
+
+// Policy says what a link between two stages does when its queue is full.
+type Policy string
+
+// The link policies.
+const (
+	// Latest keeps the newest frames: when full, the oldest queued frame is
+	// dropped (reason "queue_full"). The default for live sources, so latency
+	// stays bounded however fast the camera is.
+	Latest Policy = "latest"
+	// Block applies backpressure: the producer waits for room. The default for
+	// offline file runs, where every frame must be processed.
+	Block Policy = "block"
+	// DropNewest refuses the incoming frame when full (reason "queue_full").
+	DropNewest Policy = "drop_newest"
+)
+
+// UnmarshalText parses a policy name, so YAML can name it.
+func (p *Policy) UnmarshalText(b []byte) error {
+	switch v := Policy(b); v {
+	case Latest, Block, DropNewest:
+		*p = v
+		return nil
+	}
+	return fmt.Errorf("unknown queue policy %q (use latest, block or drop_newest)", b)
+}
+
+// Link configures the queue in front of a stage or sink.
+type Link struct {
+	// Size is the queue capacity in frames (>= 1).
+	Size int `yaml:"size"`
+	// Policy is what happens when the queue is full.
+	Policy Policy `yaml:"policy"`
+}
+
+// Drop reasons used in metrics.
+const (
+	ReasonQueueFull = "queue_full"
+	ReasonStale     = "stale"
+	ReasonError     = "error"
+	ReasonShutdown  = "shutdown"
+	ReasonDropped   = "stage" // the stage itself chose to drop the frame
+)
+
+// queue is a bounded channel of frames with a full-queue policy. Frames it
+// drops are released and counted against the consuming stage.
+type queue struct {
+	stage  string // the consumer, for drop accounting
+	ch     chan *Frame
+	policy Policy
+	obs    Observer
+}
+
+func newQueue(stage string, l Link, obs Observer) *queue {
+	if l.Size < 1 {
+		l.Size = 1
+	}
+	if l.Policy == "" {
+		l.Policy = Block
+	}
+	return &queue{stage: stage, ch: make(chan *Frame, l.Size), policy: l.Policy, obs: obs}
+}
+
+// push hands f to the consumer according to the policy. hard is the hard-stop
+// context: once it is done a blocked push gives up and drops the frame.
+func (q *queue) push(hard context.Context, f *Frame) {
+	switch q.policy {
+	case Latest:
+		for {
+			select {
+			case q.ch <- f:
+				return
+			default:
+			}
+			select {
+			case old := <-q.ch:
+				q.drop(old, ReasonQueueFull)
+			default:
+			}
+		}
+	case DropNewest:
+		select {
+		case q.ch <- f:
+		default:
+			q.drop(f, ReasonQueueFull)
+		}
+	default: // Block
+		select {
+		case q.ch <- f:
+		case <-hard.Done():
+			q.drop(f, ReasonShutdown)
+		}
+	}
+}
+
+func (q *queue) drop(f *Frame, reason string) {
+	q.obs.Dropped(f.Stream, q.stage, reason)
+	f.Release()
+}

@@ -1,0 +1,478 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/osprey-vision/osprey/event"
+)
+
+// ErrDrainTimeout is returned by Run when the pipeline did not stop within its
+// drain timeout (for example a cgo call that hangs). Goroutine stacks have been
+// written to the log's stderr; the caller should exit non-zero.
+var ErrDrainTimeout = errors.New("stages: pipeline did not stop within the drain timeout")
+
+// SourceSpec is one stream's source.
+type SourceSpec struct {
+	Stream string
+	Source Source
+}
+
+// StageSpec is one stage and the queue in front of it.
+type StageSpec struct {
+	Name  string
+	Stage Stage
+	In    Link
+	// BatchTimeout is how long a BatchStage waits to fill a batch after its
+	// first frame arrives.
+	BatchTimeout time.Duration
+}
+
+// SinkSpec is one sink and the queue in front of it. Event sinks (EventSink
+// with EventsOnly) always get a blocking queue: events are never dropped.
+type SinkSpec struct {
+	Name string
+	Sink Sink
+	In   Link
+}
+
+// Graph is a pipeline ready to run: sources feed the stages in order, the last
+// stage feeds every sink.
+type Graph struct {
+	Pipeline string
+	Sources  []SourceSpec
+	Stages   []StageSpec
+	Sinks    []SinkSpec
+	// SourceLink is the queue between the sources and the first stage.
+	SourceLink Link
+	// Budget is the latency budget: a frame older than this is dropped as stale
+	// by the next stage that sees it. Zero disables deadlines.
+	Budget time.Duration
+	// DrainTimeout bounds a graceful stop; zero means 10 s.
+	DrainTimeout time.Duration
+	// BackoffMin/Max bound the reconnect back-off for sources and sinks that
+	// report ErrNotConnected; zero means 500 ms and 30 s.
+	BackoffMin, BackoffMax time.Duration
+}
+
+// Runner owns every goroutine and queue of a Graph. Stages never see channels.
+type Runner struct {
+	g   Graph
+	obs Observer
+	log *slog.Logger
+
+	evMu     sync.Mutex
+	evClosed bool
+	evQueues []*queue // queues of event sinks, for events not tied to a frame
+}
+
+// NewRunner returns a runner for g. obs may be nil (measurements discarded).
+func NewRunner(g Graph, obs Observer, log *slog.Logger) *Runner {
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if g.DrainTimeout <= 0 {
+		g.DrainTimeout = 10 * time.Second
+	}
+	if g.BackoffMin <= 0 {
+		g.BackoffMin = 500 * time.Millisecond
+	}
+	if g.BackoffMax <= 0 {
+		g.BackoffMax = 30 * time.Second
+	}
+	return &Runner{g: g, obs: obs, log: log}
+}
+
+// Emit sends events that belong to no frame (source up/down) straight to the
+// event sinks, losslessly. It is safe to call from any goroutine; events
+// emitted after the sinks closed are logged and counted as dropped.
+func (r *Runner) Emit(stream string, evs ...event.Event) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	for _, e := range evs {
+		r.obs.Event(e.Type)
+	}
+	if r.evClosed {
+		for _, e := range evs {
+			r.log.Warn("event after shutdown not delivered", "type", e.Type, "stream", stream)
+			r.obs.Dropped(stream, "events", ReasonShutdown)
+		}
+		return
+	}
+	for _, q := range r.evQueues {
+		f := metaFrame(&Frame{Stream: stream, Captured: time.Now(), Events: evs})
+		q.push(context.Background(), f)
+	}
+}
+
+// metaFrame returns a frame carrying f's metadata and no image, with one
+// reference: event sinks get these so a slow event sink never holds Mats.
+func metaFrame(f *Frame) *Frame {
+	m := &Frame{
+		Stream: f.Stream, Seq: f.Seq, Captured: f.Captured, Deadline: f.Deadline,
+		Width: f.Width, Height: f.Height, Inferred: f.Inferred,
+		Detections: f.Detections, Tracks: f.Tracks, Events: f.Events,
+	}
+	m.refs.Store(1)
+	return m
+}
+
+// Run connects the sinks, starts the sources and runs until every source has
+// ended (finite files) or ctx is done. On ctx done it stops the sources and
+// drains the queues in order: stages finish what they hold, sinks flush. It
+// returns an error when a sink cannot connect at start, or ErrDrainTimeout.
+func (r *Runner) Run(ctx context.Context) error {
+	hard, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+
+	// Sinks first: wire from the sinks back to the sources.
+	type sinkRun struct {
+		spec       SinkSpec
+		q          *queue
+		eventsOnly bool
+	}
+	sinks := make([]*sinkRun, 0, len(r.g.Sinks))
+	for _, s := range r.g.Sinks {
+		if err := s.Sink.Connect(ctx); err != nil {
+			for _, prev := range sinks {
+				_ = prev.spec.Sink.Close(hard)
+			}
+			return fmt.Errorf("sink %s: %w", s.Name, err)
+		}
+		sr := &sinkRun{spec: s}
+		if es, ok := s.Sink.(EventSink); ok && es.EventsOnly() {
+			sr.eventsOnly = true
+			s.In.Policy = Block
+			if s.In.Size < 64 {
+				s.In.Size = 64
+			}
+		}
+		sr.q = newQueue(s.Name, s.In, r.obs)
+		sinks = append(sinks, sr)
+	}
+	r.evMu.Lock()
+	for _, s := range sinks {
+		if s.eventsOnly {
+			r.evQueues = append(r.evQueues, s.q)
+		}
+	}
+	r.evMu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, s := range sinks {
+		wg.Go(func() { r.runSink(hard, s.spec, s.q) })
+	}
+
+	// Stage chain: queue[i] feeds stage i; out feeds the fan-out to sinks.
+	in := newQueue(firstName(r.g.Stages), r.g.SourceLink, r.obs)
+	first := in
+	for i, st := range r.g.Stages {
+		var out *queue
+		if i+1 < len(r.g.Stages) {
+			out = newQueue(r.g.Stages[i+1].Name, r.g.Stages[i+1].In, r.obs)
+		} else {
+			out = newQueue("sinks", Link{Size: 8, Policy: Block}, r.obs)
+		}
+		stageIn := in
+		wg.Go(func() { r.runStage(hard, st, stageIn, out) })
+		in = out
+	}
+	last := in
+	wg.Go(func() {
+		for f := range last.ch {
+			r.obs.EndToEnd(f.Stream, time.Since(f.Captured))
+			for _, e := range f.Events {
+				r.obs.Event(e.Type)
+			}
+			for _, s := range sinks {
+				switch {
+				case s.eventsOnly && len(f.Events) > 0:
+					s.q.push(hard, metaFrame(f))
+				case !s.eventsOnly:
+					f.Retain()
+					s.q.push(hard, f)
+				}
+			}
+			f.Release()
+		}
+		r.evMu.Lock()
+		r.evClosed = true
+		r.evMu.Unlock()
+		for _, s := range sinks {
+			close(s.q.ch)
+		}
+	})
+
+	// Sources last. first is closed once every source goroutine has returned.
+	var srcWG sync.WaitGroup
+	for _, s := range r.g.Sources {
+		srcWG.Go(func() { r.runSource(ctx, hard, s, first) })
+	}
+	sourcesDone := make(chan struct{})
+	go func() {
+		srcWG.Wait()
+		close(first.ch)
+		close(sourcesDone)
+	}()
+
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	// Graceful stop: 3/4 of the budget to drain, then hard-stop, then give up.
+	drain := r.g.DrainTimeout
+	select {
+	case <-done:
+		return nil
+	case <-time.After(drain * 3 / 4):
+	}
+	r.log.Warn("drain took too long, stopping hard", "after", drain*3/4)
+	hardStop()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(drain / 4):
+	}
+	r.log.Error("pipeline did not stop; dumping goroutines", "drain_timeout", drain)
+	_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+	return ErrDrainTimeout
+}
+
+func firstName(st []StageSpec) string {
+	if len(st) == 0 {
+		return "sinks"
+	}
+	return st[0].Name
+}
+
+// runSource reads one stream until it ends or ctx is done. A source that is
+// unreachable is retried with capped exponential back-off; a source that fails
+// for good is logged and stops alone: other streams keep running.
+func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out *queue) {
+	log := r.log.With("stream", s.Stream)
+	defer func() { _ = s.Source.Close(hard) }()
+	backoff := r.g.BackoffMin
+	connected := false
+	for ctx.Err() == nil {
+		if !connected {
+			err := s.Source.Connect(ctx)
+			switch {
+			case err == nil:
+				connected, backoff = true, r.g.BackoffMin
+			case errors.Is(err, ErrNotConnected):
+				log.Warn("source unreachable, retrying", "err", err, "in", backoff)
+				if !sleepCtx(ctx, backoff) {
+					return
+				}
+				backoff = min(backoff*2, r.g.BackoffMax)
+				continue
+			default:
+				if ctx.Err() == nil {
+					log.Error("source failed; this stream stops, others continue", "err", err)
+				}
+				return
+			}
+		}
+		f, err := s.Source.Read(ctx)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, ErrEndOfStream):
+				return
+			case errors.Is(err, ErrNotConnected):
+				connected = false
+				continue
+			default:
+				log.Warn("source read failed", "err", err)
+				r.obs.Dropped(s.Stream, "capture", ReasonError)
+				if !sleepCtx(ctx, backoff) {
+					return
+				}
+				backoff = min(backoff*2, r.g.BackoffMax)
+				continue
+			}
+		}
+		backoff = r.g.BackoffMin
+		if r.g.Budget > 0 {
+			f.Deadline = f.Captured.Add(r.g.Budget)
+		}
+		r.obs.Frame(s.Stream, "capture")
+		out.push(hard, f)
+	}
+}
+
+// runStage feeds frames from in through one stage to out, then closes out so
+// the next stage drains in order.
+func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
+	defer close(out.ch)
+	defer func() {
+		if err := st.Stage.Close(ctx); err != nil {
+			r.log.Warn("stage close failed", "stage", st.Name, "err", err)
+		}
+	}()
+	if bs, ok := st.Stage.(BatchStage); ok && bs.BatchSize() > 1 {
+		r.runBatchStage(ctx, st, bs, in, out)
+		return
+	}
+	for f := range in.ch {
+		if f.Stale(time.Now()) {
+			in.drop(f, ReasonStale)
+			continue
+		}
+		r.obs.Frame(f.Stream, st.Name)
+		stream := f.Stream
+		t0 := time.Now()
+		outs, err := st.Stage.Process(ctx, f)
+		r.obs.StageLatency(st.Name, time.Since(t0))
+		if err != nil {
+			r.log.Warn("stage failed on a frame", "stage", st.Name, "stream", stream, "err", err)
+			in.drop(f, ReasonError)
+			continue
+		}
+		if len(outs) == 0 {
+			r.obs.Dropped(stream, st.Name, ReasonDropped)
+		}
+		for _, o := range outs {
+			out.push(ctx, o)
+		}
+	}
+}
+
+func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in, out *queue) {
+	n := bs.BatchSize()
+	batch := make([]*Frame, 0, n)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	open := true
+	for open {
+		f, ok := <-in.ch
+		if !ok {
+			break
+		}
+		batch = append(batch[:0], f)
+		if st.BatchTimeout > 0 {
+			timer.Reset(st.BatchTimeout)
+		collect:
+			for len(batch) < n {
+				select {
+				case g, ok := <-in.ch:
+					if !ok {
+						open = false
+						break collect
+					}
+					batch = append(batch, g)
+				case <-timer.C:
+					break collect
+				}
+			}
+			timer.Stop()
+		} else {
+			// No timeout: take what is already queued, never wait.
+		drain:
+			for len(batch) < n {
+				select {
+				case g, ok := <-in.ch:
+					if !ok {
+						open = false
+						break drain
+					}
+					batch = append(batch, g)
+				default:
+					break drain
+				}
+			}
+		}
+		// Drop the stale ones before spending inference on them.
+		now := time.Now()
+		live := batch[:0]
+		for _, f := range batch {
+			if f.Stale(now) {
+				in.drop(f, ReasonStale)
+				continue
+			}
+			r.obs.Frame(f.Stream, st.Name)
+			live = append(live, f)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		r.obs.BatchSize(len(live))
+		t0 := time.Now()
+		outs, err := bs.ProcessBatch(ctx, live)
+		r.obs.StageLatency(st.Name, time.Since(t0))
+		if err != nil {
+			r.log.Warn("stage failed on a batch", "stage", st.Name, "frames", len(live), "err", err)
+			for _, f := range live {
+				in.drop(f, ReasonError)
+			}
+			continue
+		}
+		for _, o := range outs {
+			out.push(ctx, o)
+		}
+	}
+}
+
+// runSink writes frames to one sink until its queue closes, then closes it.
+// Event sinks are retried on ErrNotConnected until the hard stop: events are
+// not dropped while the sink is merely down.
+func (r *Runner) runSink(ctx context.Context, s SinkSpec, q *queue) {
+	defer func() {
+		if err := s.Sink.Close(ctx); err != nil {
+			r.log.Warn("sink close failed", "sink", s.Name, "err", err)
+		}
+	}()
+	_, lossless := s.Sink.(EventSink)
+	for f := range q.ch {
+		backoff := r.g.BackoffMin
+		for {
+			t0 := time.Now()
+			err := s.Sink.Write(ctx, f)
+			r.obs.StageLatency("sink:"+s.Name, time.Since(t0))
+			if err == nil {
+				break
+			}
+			if lossless && errors.Is(err, ErrNotConnected) && ctx.Err() == nil {
+				r.log.Warn("sink down, retrying", "sink", s.Name, "err", err, "in", backoff)
+				if sleepCtx(ctx, backoff) {
+					backoff = min(backoff*2, r.g.BackoffMax)
+					_ = s.Sink.Connect(ctx)
+					continue
+				}
+			}
+			r.log.Warn("sink write failed", "sink", s.Name, "stream", f.Stream, "err", err)
+			r.obs.Dropped(f.Stream, "sink:"+s.Name, ReasonError)
+			break
+		}
+		f.Release()
+	}
+}
+
+// sleepCtx sleeps for d or until ctx is done; it reports whether it slept fully.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
