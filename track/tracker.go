@@ -292,37 +292,36 @@ func (t *Tracker) match(tracks []*strack, dets []Detection, idx []int, minIoU fl
 // track only looks at those whose x range can overlap its box: IoU is zero
 // otherwise. That keeps 500 objects far from 250,000 IoUs.
 func (t *Tracker) feasible(tracks []*strack, dets []Detection, idx []int, minIoU float64, out []edge) []edge {
-	t.order = append(t.order[:0], idx...)
+	// order holds columns (positions in idx) sorted by their box's left edge.
+	t.order = t.order[:0]
+	var maxW float64
+	for k, i := range idx {
+		t.order = append(t.order, k)
+		maxW = max(maxW, dets[i].Box.W)
+	}
+	x := func(k int) float64 { return dets[idx[k]].Box.X }
 	slices.SortFunc(t.order, func(a, b int) int {
 		switch {
-		case dets[a].Box.X < dets[b].Box.X:
+		case x(a) < x(b):
 			return -1
-		case dets[a].Box.X > dets[b].Box.X:
+		case x(a) > x(b):
 			return 1
 		}
 		return 0
 	})
-	var maxW float64
-	for _, i := range idx {
-		maxW = max(maxW, dets[i].Box.W)
-	}
-	pos := make(map[int]int, len(idx)) // detection index -> column
-	for k, i := range idx {
-		pos[i] = k
-	}
 	for ti, s := range tracks {
 		b := s.Box
-		from := sort.Search(len(t.order), func(k int) bool { return dets[t.order[k]].Box.X >= b.X-maxW })
-		for _, di := range t.order[from:] {
-			d := dets[di]
+		from := sort.Search(len(t.order), func(k int) bool { return x(t.order[k]) >= b.X-maxW })
+		for _, k := range t.order[from:] {
+			d := &dets[idx[k]]
 			if d.Box.X > b.Right() {
 				break
 			}
-			if d.ClassID != s.ClassID {
+			if d.ClassID != s.ClassID || d.Box.Y > b.Bottom() || d.Box.Bottom() < b.Y {
 				continue
 			}
 			if iou := b.IoU(d.Box); iou >= minIoU {
-				out = append(out, edge{t: ti, d: pos[di], cost: 1 - iou})
+				out = append(out, edge{t: ti, d: k, cost: 1 - iou})
 			}
 		}
 	}
@@ -338,8 +337,7 @@ func solveSparse(nt, nd int, edges []edge) []int {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(x int) int {
+	find := func(x int) int {
 		for parent[x] != x {
 			parent[x] = parent[parent[x]]
 			x = parent[x]
@@ -352,47 +350,52 @@ func solveSparse(nt, nd int, edges []edge) []int {
 			parent[a] = b
 		}
 	}
-	comp := map[int][]edge{}
-	for _, e := range edges {
-		r := find(e.t)
-		comp[r] = append(comp[r], e)
-	}
+	// Group the edges by component.
+	root := func(e edge) int { return find(e.t) }
+	slices.SortFunc(edges, func(a, b edge) int { return root(a) - root(b) })
 	assign := make([]int, nt)
 	for i := range assign {
 		assign[i] = -1
 	}
-	for _, es := range comp {
-		if len(es) == 1 {
-			assign[es[0].t] = es[0].d
-			continue
+	for lo := 0; lo < len(edges); {
+		hi := lo + 1
+		for hi < len(edges) && root(edges[hi]) == root(edges[lo]) {
+			hi++
 		}
-		rows, cols := map[int]int{}, map[int]int{}
-		var rowID, colID []int
-		for _, e := range es {
-			if _, ok := rows[e.t]; !ok {
-				rows[e.t] = len(rowID)
-				rowID = append(rowID, e.t)
-			}
-			if _, ok := cols[e.d]; !ok {
-				cols[e.d] = len(colID)
-				colID = append(colID, e.d)
-			}
-		}
-		cost := make([][]float64, len(rowID))
-		for i := range cost {
-			cost[i] = make([]float64, len(colID))
-			for j := range cost[i] {
-				cost[i][j] = bigCost
-			}
-		}
-		for _, e := range es {
-			cost[rows[e.t]][cols[e.d]] = e.cost
-		}
-		for i, j := range lap.Solve(cost) {
-			if j >= 0 && cost[i][j] < bigCost {
-				assign[rowID[i]] = colID[j]
-			}
-		}
+		solveComponent(edges[lo:hi], assign)
+		lo = hi
 	}
 	return assign
+}
+
+// solveComponent runs the Hungarian method on one connected component.
+func solveComponent(es []edge, assign []int) {
+	if len(es) == 1 {
+		assign[es[0].t] = es[0].d
+		return
+	}
+	var rowID, colID []int
+	for _, e := range es {
+		if !slices.Contains(rowID, e.t) {
+			rowID = append(rowID, e.t)
+		}
+		if !slices.Contains(colID, e.d) {
+			colID = append(colID, e.d)
+		}
+	}
+	cost := make([][]float64, len(rowID))
+	for i := range cost {
+		cost[i] = make([]float64, len(colID))
+		for j := range cost[i] {
+			cost[i][j] = bigCost
+		}
+	}
+	for _, e := range es {
+		cost[slices.Index(rowID, e.t)][slices.Index(colID, e.d)] = e.cost
+	}
+	for i, j := range lap.Solve(cost) {
+		if j >= 0 && cost[i][j] < bigCost {
+			assign[rowID[i]] = colID[j]
+		}
+	}
 }
