@@ -91,6 +91,9 @@ type JetStreamConfig struct {
 	MaxAge time.Duration `yaml:"max_age"`
 	// Replicas is the stream's replica count (default 1; 3 in a cluster).
 	Replicas int `yaml:"replicas"`
+	// Domain is the JetStream domain to use, for a stream on a site hub
+	// reached through a leaf node (examples/nats/leaf-device.conf).
+	Domain string `yaml:"domain"`
 	// DuplicateWindow is how long the stream remembers message IDs to drop
 	// replays (default 2m). Replays after an outage or crash longer than this
 	// may be stored twice.

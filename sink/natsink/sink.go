@@ -159,7 +159,12 @@ func (s *Sink) Connect(ctx context.Context) error {
 	}
 	s.nc = nc
 	if s.cfg.JetStream != nil {
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxWindow))
+		var js jetstream.JetStream
+		if d := s.cfg.JetStream.Domain; d != "" {
+			js, err = jetstream.NewWithDomain(nc, d, jetstream.WithPublishAsyncMaxPending(maxWindow))
+		} else {
+			js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxWindow))
+		}
 		if err != nil {
 			nc.Close()
 			return fmt.Errorf("natsink: jetstream on %s: %w", redact(url), err)
