@@ -106,12 +106,20 @@ func benchDNN(b *testing.B, path, format string, frames []gocv.Mat) {
 	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*len(frames)), "ns/frame")
 }
 
-// dnnError picks OpenCV's exception line out of a child's output.
+// dnnError picks OpenCV's diagnosis (failing node, parse error, expected
+// condition, exception) out of a child's output.
 func dnnError(out string) string {
+	var keep []string
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "what():") || strings.Contains(l, "Exception message") {
-			return strings.TrimSpace(l)
+		for _, k := range []string{"ERROR during processing node", "parse error", "(expected:", "Exception message", "what():"} {
+			if strings.Contains(l, k) {
+				keep = append(keep, strings.TrimSpace(strings.TrimLeft(l, "> ")))
+				break
+			}
 		}
+	}
+	if len(keep) > 0 {
+		return strings.Join(keep, " | ")
 	}
 	if len(out) > 600 {
 		out = out[len(out)-600:]
