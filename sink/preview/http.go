@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"sort"
 	"strings"
@@ -21,17 +20,11 @@ const maxOfferBytes = 64 << 10
 
 func (s *Sink) routes() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(webFS, "web") // cannot fail: the directory is embedded
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	page := pageHTML()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		b, err := webFS.ReadFile("web/index.html")
-		if err != nil {
-			http.Error(w, "preview: page missing from the binary", http.StatusInternalServerError)
-			return
-		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(b)
+		_, _ = w.Write(page)
 	})
 	mux.HandleFunc("GET /api/streams", s.handleStreams)
 	mux.HandleFunc("GET /api/stats", s.handleStats)
@@ -43,6 +36,20 @@ func (s *Sink) routes() http.Handler {
 
 // auth enforces the bearer token (header or ?token=) on every route when one
 // is configured.
+// pageHTML returns the page as one document with its script and style
+// inlined, so a token in the page URL is all a browser needs (no asset
+// request that would have to carry it).
+func pageHTML() []byte {
+	read := func(name string) string {
+		b, _ := webFS.ReadFile("web/" + name) // cannot fail: embedded at build time
+		return string(b)
+	}
+	html := read("index.html")
+	html = strings.Replace(html, "/*STYLE*/", read("style.css"), 1)
+	html = strings.Replace(html, "/*SCRIPT*/", read("app.js"), 1)
+	return []byte(html)
+}
+
 func (s *Sink) auth(next http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return next

@@ -132,7 +132,7 @@ func TestTokenRequired(t *testing.T) {
 	}
 	for _, p := range []struct{ method, path string }{
 		{"GET", "/"}, {"GET", "/api/stats"}, {"GET", "/api/streams"}, {"POST", "/whep/cam"},
-		{"GET", "/mjpeg/cam"}, {"GET", "/static/app.js"}, {"DELETE", "/whep/cam/x"},
+		{"GET", "/mjpeg/cam"}, {"DELETE", "/whep/cam/x"},
 	} {
 		if got := req(p.method, p.path, ""); got != http.StatusUnauthorized {
 			t.Errorf("%s %s without token: %d, want 401", p.method, p.path, got)
@@ -473,7 +473,7 @@ func TestDrawOverlay(t *testing.T) {
 	f := c.frame("cam", seq)
 	defer f.Release()
 	if len(f.Tracks) == 0 {
-		t.Fatal("the HOG detector found nobody in the clip")
+		t.Fatal("background subtraction found nobody in the clip")
 	}
 	canvas := gocv.NewMat()
 	defer canvas.Close()

@@ -37,7 +37,7 @@ func (v *viewer) sendMeta(msg []byte) bool {
 	if dc.BufferedAmount() > maxMetaBuffered {
 		return false
 	}
-	return dc.Send(msg) == nil
+	return dc.SendText(string(msg)) == nil
 }
 
 // close ends the viewer's session; safe to call from any goroutine, twice.
@@ -85,7 +85,7 @@ func (s *Sink) answer(ctx context.Context, st *stream, offer string) (*viewer, s
 		}
 		dc.OnOpen(func() {
 			if b, err := json.Marshal(st.overlays()); err == nil {
-				_ = dc.Send(b)
+				_ = dc.SendText(string(b))
 			}
 			v.dc.Store(dc)
 		})
