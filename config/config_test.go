@@ -1,0 +1,196 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osprey-vision/osprey/stages"
+)
+
+// writeModel makes a file for model.path to point at; config only checks it exists.
+func writeModel(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "m.onnx")
+	require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+	return p
+}
+
+func good(model string) string {
+	return `name: lobby
+latency_budget: 200ms
+streams:
+  - id: demo
+    url: file:///usr/share/doc/opencv-doc/examples/data/vtest.avi
+    loop: true
+    realtime: true
+model:
+  path: ` + model + `
+  format: ssd
+detect:
+  confidence: 0.45
+  classes: [person]
+zones:
+  - { name: entrance, stream: demo, polygon: [[0.1,0.5],[0.5,0.5],[0.5,1],[0.1,1]], loiter_after: 30s }
+lines:
+  - { name: gate, stream: demo, from: [0.2,0.6], to: [0.8,0.6] }
+sinks:
+  jsonl: { path: events.jsonl }
+metrics: { listen: 127.0.0.1:9090 }
+`
+}
+
+func TestParseGoodPipeline(t *testing.T) {
+	model := writeModel(t)
+	p, err := Parse("lobby.yaml", []byte(good(model)))
+	require.NoError(t, err)
+	require.Equal(t, "lobby", p.Name)
+	require.Equal(t, 200*time.Millisecond, p.LatencyBudget)
+	require.Equal(t, Live, p.Mode, "a looping realtime file behaves like a camera")
+	require.Equal(t, stages.Link{Size: 2, Policy: stages.Latest}, p.Link("detect"))
+	require.Equal(t, stages.Link{Size: 8, Policy: stages.Block}, p.Link("track"))
+	require.Equal(t, 30*time.Second, p.Zones[0].LoiterAfter)
+	require.NotNil(t, p.Sinks.JSONL)
+	require.Nil(t, p.Sinks.NATS, "absent sinks stay off")
+	require.Nil(t, p.Sinks.Preview)
+	require.Equal(t, 1, p.Detect.Every, "defaults fill what the file leaves out")
+	require.Equal(t, time.Second, p.Track.MaxLost)
+	ic := p.InferConfig()
+	require.Equal(t, float32(0.45), ic.Confidence)
+	require.Equal(t, []string{"person"}, ic.Classes)
+}
+
+func TestOfflineModeForPlainFiles(t *testing.T) {
+	model := writeModel(t)
+	p, err := Parse("x.yaml", []byte("streams: [{id: a, url: /tmp/a.mp4}]\nmodel: {path: "+model+", format: ssd}\n"))
+	require.NoError(t, err)
+	require.Equal(t, Offline, p.Mode)
+	require.Equal(t, "x", p.Name, "the name defaults to the file name")
+	require.Equal(t, stages.Block, p.Link("capture").Policy)
+}
+
+func TestParseErrors(t *testing.T) {
+	model := writeModel(t)
+	tests := []struct {
+		name string
+		conf string
+		err  string
+	}{
+		{
+			name: "unknown key with suggestion",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\ndetect:\n  confidense: 0.4\n",
+			err:  `p.yaml:4:3: detect.confidense: unknown field "confidense": did you mean "confidence"?`,
+		},
+		{
+			name: "wrong type",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\ndetect:\n  every: often\n",
+			err:  `p.yaml:4:10: detect.every: cannot unmarshal string into int`,
+		},
+		{
+			name: "bad duration",
+			conf: "latency_budget: 200 millis\nstreams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\n",
+			err:  `p.yaml:1:17: latency_budget: time: unknown unit " millis" in duration "200 millis" (write a duration like "200ms", "1.5s" or "2m")`,
+		},
+		{
+			name: "missing model",
+			conf: "streams: [{id: a, url: test://}]\nmodel:\n  path: /nonexistent/model.onnx\n  format: ssd\n",
+			err:  `p.yaml:3:9: model.path: model file /nonexistent/model.onnx not found: run scripts/setup.sh to import the demo model, or fix the path (relative paths are from the pipeline file's directory's parent or the working directory)`,
+		},
+		{
+			name: "bad url scheme",
+			conf: "streams:\n  - id: a\n    url: htp://cam/1\nmodel: {path: " + model + ", format: ssd}\n",
+			err:  "p.yaml:3:10: streams[0].url: ",
+		},
+		{
+			name: "duplicate stream id",
+			conf: "streams:\n  - {id: a, url: test://}\n  - {id: a, url: test://}\nmodel: {path: " + model + ", format: ssd}\n",
+			err:  `p.yaml:3:10: streams[1].id: duplicate stream id "a" (also streams[0]): ids must be unique`,
+		},
+		{
+			name: "zone on unknown stream",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nzones:\n  - {name: z, stream: b, polygon: [[0,0],[1,0],[1,1]]}\n",
+			err:  `p.yaml:4:23: zones[0].stream: unknown stream "b": the pipeline's streams are a`,
+		},
+		{
+			name: "unknown format",
+			conf: "streams: [{id: a, url: test://}]\nmodel:\n  path: " + model + "\n  format: yolov9\n",
+			err:  `p.yaml:4:11: model.format "yolov9" is unknown: use one of`,
+		},
+		{
+			name: "syntax error",
+			conf: "streams: [{id: a, url: test://}\nmodel: {\n",
+			err:  `p.yaml:`,
+		},
+		{
+			name: "empty file",
+			conf: "",
+			err:  `p.yaml:1:1: the file is empty: a pipeline needs at least streams and model`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tc.conf))
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), tc.err), "got:\n%s\nwant prefix:\n%s", err, tc.err)
+		})
+	}
+}
+
+func TestAllErrorsReportedAtOnce(t *testing.T) {
+	conf := `name: lobby
+bogus: 1
+streams:
+  - {id: a, url: test://}
+  - {id: a, url: "ftp://x"}
+model:
+  path: /missing.onnx
+  format: ssd
+detect:
+  every: 0
+`
+	_, err := Parse("p.yaml", []byte(conf))
+	require.Error(t, err)
+	var es Errors
+	require.ErrorAs(t, err, &es)
+	require.GreaterOrEqual(t, len(es), 1)
+	// Unknown keys are reported before semantic checks run on a broken file.
+	require.Contains(t, err.Error(), `p.yaml:2:1: bogus: unknown field "bogus"`)
+
+	conf = strings.Replace(conf, "bogus: 1\n", "", 1)
+	_, err = Parse("p.yaml", []byte(conf))
+	require.ErrorAs(t, err, &es)
+	text := err.Error()
+	for _, want := range []string{
+		`p.yaml:4:`, // duplicate id at line 4 (second stream)
+		`streams[1].id: duplicate stream id "a"`,
+		`streams[1].url`,
+		`model.path: model file /missing.onnx not found`,
+		`p.yaml:9:10: detect.every: must be >= 1`,
+	} {
+		require.Contains(t, text, want)
+	}
+	require.GreaterOrEqual(t, len(es), 4, "every problem at once:\n%s", text)
+}
+
+func TestShippedPipelinesParse(t *testing.T) {
+	files, err := filepath.Glob("../pipelines/*.yaml")
+	require.NoError(t, err)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f)
+			if err != nil && strings.Contains(err.Error(), "not found: run scripts/setup.sh") {
+				t.Skipf("model not imported yet (run scripts/setup.sh): %v", err)
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("/nonexistent/p.yaml")
+	require.EqualError(t, err, "/nonexistent/p.yaml: cannot read pipeline file: no such file or directory")
+}
