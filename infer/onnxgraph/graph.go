@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Element types most callers need, re-exported so callers need not import
@@ -359,7 +360,13 @@ func Int64s(t *onnx.TensorProto) ([]int64, error) {
 
 // AttrInt returns an INT attribute.
 func AttrInt(name string, v int64) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+	a := &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+	if v == 0 {
+		// proto3 drops zero scalars; readers with proto2 presence checks
+		// (OpenCV's importer) then reject the attribute. Write it explicitly.
+		a.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), 0))
+	}
+	return a
 }
 
 // AttrInts returns an INTS attribute.
@@ -369,7 +376,12 @@ func AttrInts(name string, v ...int64) *onnx.AttributeProto {
 
 // AttrFloat returns a FLOAT attribute.
 func AttrFloat(name string, v float32) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_FLOAT, F: v}
+	a := &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_FLOAT, F: v}
+	if math.Float32bits(v) == 0 {
+		// As in AttrInt: keep an explicit +0 for proto2-style readers.
+		a.ProtoReflect().SetUnknown(protowire.AppendFixed32(protowire.AppendTag(nil, 2, protowire.Fixed32Type), 0))
+	}
+	return a
 }
 
 // AttrFloats returns a FLOATS attribute.

@@ -37,7 +37,8 @@ type Options struct {
 	// Batch, when > 0, fixes the batch size. Every shape computation then
 	// folds to a constant, which OpenCV's DNN importer needs.
 	Batch int64
-	// Opset is the ONNX opset to declare (default 13).
+	// Opset is the ONNX opset to declare (default 13). Opset 10 writes
+	// Relu6 as an attribute-bounded Clip, which OpenCV 4.6 needs.
 	Opset int64
 }
 
@@ -69,8 +70,8 @@ func (o Options) withDefaults(m *Model) (Options, error) {
 	if o.Opset == 0 {
 		o.Opset = 13
 	}
-	if o.Opset < 13 {
-		return o, fmt.Errorf("tfjs: opset %d is too old: use 13 or newer", o.Opset)
+	if o.Opset < 10 || o.Opset > 21 {
+		return o, fmt.Errorf("tfjs: opset %d is not supported: use 10 to 21 (13 is the default; 10 with a fixed batch for OpenCV 4.6)", o.Opset)
 	}
 	name, _ := splitRef(o.Input)
 	n, ok := m.Nodes[name]
@@ -135,6 +136,7 @@ type value struct {
 	name  string
 	shape []int64
 	nchw  bool
+	lead1 bool // stored with an extra leading dimension of 1 (see unpack)
 	k     *Tensor
 	conv  *onode // the Conv producing this tensor, while it may still absorb per-channel affine ops
 }
@@ -342,6 +344,25 @@ func (c *converter) nhwc(v *value, hint string) (string, error) {
 			v.name = c.addInit(hint, v.k, false)
 		}
 		return v.name, nil
+	}
+	if v.lead1 {
+		if n, ok := c.toNHWC[v.name]; ok {
+			return n, nil
+		}
+		target := make([]int64, len(v.shape))
+		dyn := 0
+		for i, d := range v.shape {
+			target[i] = d
+			if d < 0 {
+				target[i], dyn = -1, dyn+1
+			}
+		}
+		if dyn > 1 {
+			return "", errDynamic
+		}
+		n := c.emit("Reshape", []string{v.name, c.ints64(v.name+"/squeeze", []int64{int64(len(target))}, target...)}, v.name+"/squeeze")
+		c.toNHWC[v.name] = n
+		return n, nil
 	}
 	if !v.nchw {
 		return v.name, nil

@@ -48,9 +48,9 @@ type Attr struct {
 }
 
 type attrList struct {
-	I []jsonInt     `json:"i"`
-	F []float64     `json:"f"`
-	S []jsonBytes   `json:"s"`
+	I []jsonInt   `json:"i"`
+	F []float64   `json:"f"`
+	S []jsonBytes `json:"s"`
 }
 
 type attrShape struct {

@@ -185,12 +185,27 @@ func (c *converter) elementwise(op string, ins []*value, name string) (*value, e
 		}
 		useNCHW = useNCHW && ok
 	}
+	// Keep inputs that carry an extra leading 1 (from unpack) as they are:
+	// broadcasting gives the result the same extra leading 1.
+	useLead1 := false
+	if !useNCHW {
+		for _, v := range ins {
+			if v.k == nil && v.lead1 {
+				useLead1 = true
+			}
+		}
+	}
 	var names []string
 	for i, v := range ins {
 		hint := fmt.Sprintf("%s/in%d", name, i)
 		var n string
 		var err error
 		switch {
+		case useLead1 && v.k == nil && (v.lead1 || len(v.shape) <= len(shape)):
+			n = v.name
+			if !v.lead1 && v.nchw {
+				n, err = c.nhwc(v, hint)
+			}
 		case useNCHW && v.k != nil:
 			n = c.addInit(hint, transposeT(reshapeT(v.k, pad4(v.k.Shape)), []int64{0, 3, 1, 2}), false)
 		case useNCHW:
@@ -207,7 +222,7 @@ func (c *converter) elementwise(op string, ins []*value, name string) (*value, e
 		onnxOp = "Add"
 	}
 	out := c.emit(onnxOp, names, name)
-	return &value{name: out, shape: shape, nchw: useNCHW}, nil
+	return &value{name: out, shape: shape, nchw: useNCHW, lead1: useLead1}, nil
 }
 
 // pad4 left-pads a shape of rank <= 4 with ones.
@@ -300,7 +315,12 @@ func (c *converter) unaryOp(op string, x *value, name string) (*value, error) {
 	var out string
 	switch op {
 	case "Relu6":
-		// Opset 13 Clip takes its bounds as inputs.
+		if c.opts.Opset < 11 {
+			// Opset 10 Clip has attribute bounds: the form OpenCV 4.6 reads.
+			out = c.emit("Clip", []string{x.name}, name, onnxgraph.AttrFloat("min", 0), onnxgraph.AttrFloat("max", 6))
+			break
+		}
+		// Opset 11+ Clip takes its bounds as inputs.
 		out = c.emit("Clip", []string{x.name, c.scalarF("clip_min_0", 0), c.scalarF("clip_max_6", 6)}, name)
 	case "Rsqrt":
 		s := c.emit("Sqrt", []string{x.name}, name+"/sqrt")
@@ -308,7 +328,7 @@ func (c *converter) unaryOp(op string, x *value, name string) (*value, error) {
 	default:
 		out = c.emit(op, []string{x.name}, name)
 	}
-	return &value{name: out, shape: x.shape, nchw: x.nchw}, nil
+	return &value{name: out, shape: x.shape, nchw: x.nchw, lead1: x.lead1}, nil
 }
 
 // batchNorm turns inference-mode batch norm into a per-channel scale and
@@ -520,6 +540,22 @@ func (c *converter) pack(n *Node, ins []*value) (*value, error) {
 		return nil, err
 	}
 	shape := append(append(append([]int64{}, ins[0].shape[:ax]...), 1), ins[0].shape[ax:]...)
+	if ax == 0 {
+		// Inputs stored with a leading 1 (from unpack) concatenate as they are.
+		var names []string
+		for _, v := range ins {
+			if v.k != nil || !v.lead1 || !equalShape(v.shape, ins[0].shape) {
+				names = nil
+				break
+			}
+			names = append(names, v.name)
+		}
+		if names != nil {
+			out := c.emit("Concat", names, n.Name, onnxgraph.AttrInt("axis", 0))
+			full := append([]int64{int64(len(ins))}, ins[0].shape...)
+			return &value{name: out, shape: full}, nil
+		}
+	}
 	var parts []*value
 	for i, v := range ins {
 		if len(v.shape) != rank {
@@ -566,9 +602,22 @@ func (c *converter) unpack(n *Node, x *value) ([]*value, error) {
 		if err != nil {
 			return nil, err
 		}
-		idx := c.ints64(fmt.Sprintf("index_%d", i), []int64{}, i)
-		out := c.emit("Gather", []string{src, idx}, fmt.Sprintf("%s_%d", n.Name, i), onnxgraph.AttrInt("axis", int64(ax)))
-		outs = append(outs, &value{name: out, shape: shape})
+		// Slice keeps the unpacked axis. On axis 0 the result stays stored
+		// with that leading 1 (lead1): element-wise ops and Pack use it as is,
+		// and OpenCV's DNN, which mishandles 1-D tensors, never sees one.
+		one := []int64{1}
+		out := c.emit("Slice", []string{src, c.ints64(fmt.Sprintf("index_%d", i), one, i), c.ints64(fmt.Sprintf("index_%d", i+1), one, i+1),
+			c.ints64(fmt.Sprintf("axis_%d", ax), one, int64(ax))}, fmt.Sprintf("%s_%d", n.Name, i))
+		v := &value{name: out, shape: shape, lead1: true}
+		if ax != 0 {
+			kept := append(append(append([]int64{}, shape[:ax]...), 1), shape[ax:]...)
+			rv, err := c.reshapeTo(&value{name: out, shape: kept}, shape, fmt.Sprintf("%s_%d/squeeze", n.Name, i))
+			if err != nil {
+				return nil, err
+			}
+			v = rv
+		}
+		outs = append(outs, v)
 	}
 	return outs, nil
 }
