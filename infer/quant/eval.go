@@ -49,6 +49,7 @@ const apFloor = 0.05
 // Evaluate runs both models on the same frames and scores the variant with
 // the parent's detections (at cfg.Confidence) as ground truth.
 func Evaluate(cfg EvalConfig, log *slog.Logger) (EvalResult, error) {
+	log = quiet(log)
 	if cfg.Confidence == 0 {
 		cfg.Confidence = 0.5
 	}

@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/osprey-vision/osprey/infer"
 )
@@ -23,6 +24,7 @@ type FileConfig struct {
 
 // QuantizeFile reads cfg.Model, quantises it and writes cfg.Out.
 func QuantizeFile(cfg FileConfig, log *slog.Logger) (Report, error) {
+	log = quiet(log)
 	if cfg.Out == "" {
 		return Report{}, fmt.Errorf("%w: --out is empty: give the file to write", ErrOptions)
 	}
@@ -61,6 +63,15 @@ func QuantizeFile(cfg FileConfig, log *slog.Logger) (Report, error) {
 		return rep, err
 	}
 	return rep, SaveModel(q, cfg.Out)
+}
+
+// quiet returns log, or a logger that shows only warnings when log is nil
+// (the detectors used for preprocessing announce themselves at info).
+func quiet(log *slog.Logger) *slog.Logger {
+	if log != nil {
+		return log
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // FP16File converts the model at in to FP16 (FP32 interface) and writes out.

@@ -158,9 +158,13 @@ func ConvertFP16(m *onnx.ModelProto) (*onnx.ModelProto, error) {
 				a.I = f16
 			}
 		}
-		// Graph-level float constants of Constant-like nodes handled above;
-		// ops whose float attributes are plain numbers (Clip<11, LeakyRelu)
-		// work unchanged in FP16.
+		// ConstantOfShape without a value makes float32 zeros: give it an
+		// explicit float16 zero. Ops whose float attributes are plain
+		// numbers (LeakyRelu, old Clip) work unchanged in FP16.
+		if n.GetOpType() == "ConstantOfShape" && len(n.GetAttribute()) == 0 {
+			n.Attribute = append(n.Attribute, &onnx.AttributeProto{Name: "value", Type: onnx.AttributeProto_TENSOR,
+				T: &onnx.TensorProto{Dims: []int64{1}, DataType: int32(onnx.TensorProto_FLOAT16), RawData: []byte{0, 0}}})
+		}
 	}
 	var head []*onnx.NodeProto
 	inits := map[string]bool{}
