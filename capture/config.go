@@ -200,10 +200,10 @@ func parseURL(raw string) (endpoint, error) {
 	switch strings.ToLower(u.Scheme) {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return endpoint{}, fmt.Errorf("url: file URL %q has host %q; write file:///absolute/path (three slashes)", s, u.Host)
+			return endpoint{}, fmt.Errorf("url: file URL %q has host %q; write file:///absolute/path (three slashes)", Redact(s), u.Hostname())
 		}
 		if u.Path == "" {
-			return endpoint{}, fmt.Errorf("url: file URL %q has no path; write file:///absolute/path", s)
+			return endpoint{}, fmt.Errorf("url: file URL %q has no path; write file:///absolute/path", Redact(s))
 		}
 		return endpoint{kind: kindFile, target: u.Path, device: -1}, nil
 	case "rtsp", "rtsps":
@@ -216,12 +216,12 @@ func parseURL(raw string) (endpoint, error) {
 		if u.Host != "" {
 			n, err := strconv.Atoi(u.Host)
 			if err != nil || n < 0 || u.Path != "" {
-				return endpoint{}, fmt.Errorf("url: v4l2 URL %q: write v4l2:///dev/videoN or v4l2://N", s)
+				return endpoint{}, fmt.Errorf("url: v4l2 URL %q: write v4l2:///dev/videoN or v4l2://N", Redact(s))
 			}
 			return endpoint{kind: kindV4L2, target: u.Host, device: n}, nil
 		}
 		if u.Path == "" {
-			return endpoint{}, fmt.Errorf("url: v4l2 URL %q has no device; write v4l2:///dev/videoN or v4l2://N", s)
+			return endpoint{}, fmt.Errorf("url: v4l2 URL %q has no device; write v4l2:///dev/videoN or v4l2://N", Redact(s))
 		}
 		return endpoint{kind: kindV4L2, target: u.Path, device: -1}, nil
 	case "test":

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -38,12 +39,30 @@ func checkMats(t *testing.T) {
 	})
 }
 
+// checkGoroutines fails t if goroutines started during the test (the
+// connection readers) are still running after its cleanups.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	start := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for runtime.NumGoroutine() > start && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > start {
+			buf := make([]byte, 1<<16)
+			t.Errorf("goroutines: %d at start, %d at end (leak):\n%s", start, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
 // runConformance runs the Source contract checks on c.
 func runConformance(t *testing.T, c conformance) {
 	t.Helper()
 	open := func(t *testing.T) stages.Source {
 		t.Helper()
 		checkMats(t)
+		checkGoroutines(t)
 		src := c.New(t)
 		t.Cleanup(func() { _ = src.Close(context.Background()) })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

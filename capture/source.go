@@ -390,10 +390,11 @@ func (s *source) setUp() {
 	if s.state == 1 {
 		return
 	}
-	s.state = 1
-	if s.ep.kind.live() {
-		s.log.Info("capture: stream up")
+	if s.state == -1 {
+		// Normal start-up logs nothing; a recovery is worth a line.
+		s.log.Info("capture: stream up again")
 	}
+	s.state = 1
 	s.onState(State{Stream: s.cfg.ID, Up: true, URL: s.url, At: time.Now()})
 }
 
