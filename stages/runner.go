@@ -149,8 +149,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("sink %s: %w", s.Name, err)
 		}
 		sr := &sinkRun{spec: s}
-		if es, ok := s.Sink.(EventSink); ok && es.EventsOnly() {
-			sr.eventsOnly = true
+		if es, ok := s.Sink.(EventSink); ok {
+			// Event sinks get a blocking queue even when they take every frame
+			// (per-frame detections on NATS): events ride on frames and must
+			// not be dropped with them.
+			sr.eventsOnly = es.EventsOnly()
 			s.In.Policy = Block
 			if s.In.Size < 64 {
 				s.In.Size = 64

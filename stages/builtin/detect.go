@@ -1,0 +1,143 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/infer/governor"
+	"github.com/osprey-vision/osprey/stages"
+)
+
+// Detector is what the detect stage needs from a model.
+type Detector interface {
+	Detect(ctx context.Context, inputs []*infer.Input) ([][]infer.Detection, error)
+	Close() error
+}
+
+// Detect runs the detector on batches of frames (across streams). Frames
+// without Input (skipped by sampling) pass through untouched.
+type Detect struct {
+	det   Detector
+	batch int
+	log   *slog.Logger
+
+	// Governor, when set, watches inference latency and switches levels.
+	gov      *governor.Governor
+	variants map[string]Detector // opened lazily, by model path
+	open     func(path string) (Detector, error)
+	sampling *Sampling
+	onLevel  func(level int, l governor.Level)
+
+	inputs []*infer.Input
+	frames []*stages.Frame
+}
+
+// NewDetect returns the detect stage running det on up to batch frames at once.
+func NewDetect(det Detector, batch int, log *slog.Logger) *Detect {
+	return &Detect{det: det, batch: max(batch, 1), log: log, variants: map[string]Detector{}}
+}
+
+// Govern makes the stage step through g's levels as latency demands: a level
+// may name a model variant (opened with open on first use) and a detect.every
+// (applied to sampling). onLevel, if set, is told of every change.
+func (d *Detect) Govern(g *governor.Governor, sampling *Sampling, open func(path string) (Detector, error), onLevel func(int, governor.Level)) {
+	d.gov, d.sampling, d.open, d.onLevel = g, sampling, open, onLevel
+}
+
+// BatchSize implements stages.BatchStage.
+func (d *Detect) BatchSize() int { return d.batch }
+
+// Process implements stages.Stage.
+func (d *Detect) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, error) {
+	return d.ProcessBatch(ctx, []*stages.Frame{f})
+}
+
+// ProcessBatch implements stages.BatchStage: one inference run for every
+// frame in fs that carries model input.
+func (d *Detect) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stages.Frame, error) {
+	d.inputs, d.frames = d.inputs[:0], d.frames[:0]
+	for _, f := range fs {
+		if f.Input != nil {
+			d.inputs = append(d.inputs, f.Input)
+			d.frames = append(d.frames, f)
+		}
+	}
+	if len(d.inputs) == 0 {
+		return fs, nil
+	}
+	det := d.current()
+	t0 := time.Now()
+	dets, err := det.Detect(ctx, d.inputs)
+	if err != nil {
+		for _, f := range fs {
+			f.Release()
+		}
+		return nil, fmt.Errorf("detect: %w", err)
+	}
+	d.observe(time.Since(t0), len(d.inputs))
+	for i, f := range d.frames {
+		f.Detections = dets[i]
+		f.Inferred = true
+		f.Input.Release()
+		f.Input = nil
+	}
+	return fs, nil
+}
+
+// current returns the detector for the governor's level (the base one when
+// ungoverned or when the variant cannot be opened).
+func (d *Detect) current() Detector {
+	if d.gov == nil {
+		return d.det
+	}
+	path := d.gov.Current().Variant
+	if path == "" {
+		return d.det
+	}
+	if v, ok := d.variants[path]; ok {
+		if v == nil {
+			return d.det
+		}
+		return v
+	}
+	v, err := d.open(path)
+	if err != nil {
+		d.log.Warn("governor: cannot open model variant, keeping the base model", "variant", path, "err", err)
+		d.variants[path] = nil
+		return d.det
+	}
+	d.variants[path] = v
+	return v
+}
+
+// observe feeds the governor the per-frame inference latency.
+func (d *Detect) observe(took time.Duration, n int) {
+	if d.gov == nil {
+		return
+	}
+	// The governor's target is per frame: a batch's run time is shared.
+	level, changed := d.gov.Observe(took/time.Duration(n), time.Now())
+	if !changed {
+		return
+	}
+	l := d.gov.Current()
+	every := max(l.Every, 1)
+	d.sampling.Every.Store(int32(every))
+	d.log.Info("governor changed level", "level", level, "name", l.Name, "variant", l.Variant, "every", every, "p99", d.gov.LastP99())
+	if d.onLevel != nil {
+		d.onLevel(level, l)
+	}
+}
+
+// Close implements stages.Stage and closes every detector it opened.
+func (d *Detect) Close(context.Context) error {
+	for _, v := range d.variants {
+		if v != nil {
+			_ = v.Close()
+		}
+	}
+	return d.det.Close()
+}

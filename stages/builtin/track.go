@@ -1,0 +1,69 @@
+package builtin
+
+import (
+	"context"
+
+	"github.com/osprey-vision/osprey/analytics"
+	"github.com/osprey-vision/osprey/stages"
+	"github.com/osprey-vision/osprey/track"
+)
+
+// Track runs one tracker and one analytics engine per stream. It sets
+// f.Tracks and appends the events of the frame (track started/ended, zones,
+// lines, loitering) to f.Events. Frames that skipped inference only advance
+// the trackers' motion models.
+type Track struct {
+	pipeline string
+	cfg      track.Config
+	acfg     analytics.Config
+	streams  map[string]*streamTrack
+	dets     []track.Detection
+}
+
+type streamTrack struct {
+	tracker *track.Tracker
+	engine  *analytics.Engine
+	w, h    int
+	seq     uint64
+}
+
+// NewTrack returns the track stage.
+func NewTrack(pipeline string, cfg track.Config, acfg analytics.Config) *Track {
+	return &Track{pipeline: pipeline, cfg: cfg, acfg: acfg, streams: map[string]*streamTrack{}}
+}
+
+func (t *Track) stream(id string) *streamTrack {
+	s := t.streams[id]
+	if s == nil {
+		s = &streamTrack{tracker: track.New(t.cfg), engine: analytics.New(t.acfg, t.pipeline, id)}
+		t.streams[id] = s
+	}
+	return s
+}
+
+// Process implements stages.Stage.
+func (t *Track) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, error) {
+	s := t.stream(f.Stream)
+	t.dets = t.dets[:0]
+	for _, d := range f.Detections {
+		t.dets = append(t.dets, track.Detection{Box: d.Box, ClassID: d.ClassID, Label: d.Label, Score: float64(d.Confidence)})
+	}
+	up := s.tracker.Update(t.dets, f.Captured, f.Inferred)
+	f.Tracks = up.Tracks
+	f.Events = append(f.Events, s.engine.Update(up.Tracks, up.Started, up.Ended, f.Width, f.Height, f.Seq, f.Captured)...)
+	s.w, s.h, s.seq = f.Width, f.Height, f.Seq
+	return []*stages.Frame{f}, nil
+}
+
+// Counts returns each stream's analytics counters.
+func (t *Track) Counts() map[string]analytics.Counts {
+	out := make(map[string]analytics.Counts, len(t.streams))
+	for id, s := range t.streams {
+		out[id] = s.engine.Counts()
+	}
+	return out
+}
+
+// Close implements stages.Stage. Tracks still open when the pipeline stops
+// end without an event: the pipeline stopped, the objects did not leave.
+func (t *Track) Close(context.Context) error { return nil }
