@@ -233,9 +233,11 @@ func drawDetections(img *gocv.Mat, dets []infer.Detection) {
 		gocv.Rectangle(img, r, c, 2)
 		text := fmt.Sprintf("%s %.2f", d.Label, d.Confidence)
 		size := gocv.GetTextSize(text, gocv.FontHersheySimplex, 0.5, 1)
+		// Keep the label inside the image, above the box when there is room.
 		y := max(r.Min.Y, size.Y+4)
-		gocv.Rectangle(img, image.Rect(r.Min.X, y-size.Y-4, r.Min.X+size.X+4, y), c, -1)
-		gocv.PutText(img, text, image.Pt(r.Min.X+2, y-3), gocv.FontHersheySimplex, 0.5, color.RGBA{0, 0, 0, 0}, 1)
+		x := max(0, min(r.Min.X, img.Cols()-size.X-4))
+		gocv.Rectangle(img, image.Rect(x, y-size.Y-4, x+size.X+4, y), c, -1)
+		gocv.PutText(img, text, image.Pt(x+2, y-3), gocv.FontHersheySimplex, 0.5, color.RGBA{0, 0, 0, 0}, 1)
 		for _, k := range d.Keypoints {
 			gocv.Circle(img, image.Pt(int(k.X), int(k.Y)), 3, c, -1)
 		}
