@@ -35,7 +35,8 @@ type browserResult struct {
 // TestChromiumEndToEnd opens the page in Debian's headless Chromium, which
 // connects over WHEP, decodes the video and draws boxes from the metadata.
 // OSPREY_PREVIEW_SECONDS sets how long it watches (default 8; use 30 to
-// measure latency), OSPREY_PREVIEW_SCREENSHOT where the screenshot goes.
+// measure latency), OSPREY_PREVIEW_SCREENSHOT where the screenshot goes and
+// OSPREY_PREVIEW_CODEC the codec (vp8 by default, or h264).
 func TestChromiumEndToEnd(t *testing.T) {
 	const chromium = "/usr/bin/chromium"
 	tool, _ := filepath.Abs("../../tools/browser-test")
@@ -61,6 +62,9 @@ func TestChromiumEndToEnd(t *testing.T) {
 	c := loadClip(t)
 	cfg := testConfig()
 	cfg.Token = "e2e-token"
+	if codec := os.Getenv("OSPREY_PREVIEW_CODEC"); codec != "" {
+		cfg.Codec = codec
+	}
 	s, base := startSink(t, cfg)
 	_ = s.SetOverlays("lobby",
 		[]Zone{{Name: "entrance", Polygon: []geom.Point{{X: 0.05, Y: 0.55}, {X: 0.45, Y: 0.55}, {X: 0.45, Y: 0.95}, {X: 0.05, Y: 0.95}}}},

@@ -39,6 +39,11 @@ type Config struct {
 	MaxFPS float64 `yaml:"max_fps"`
 	// KeyframeInterval is the longest gap between key frames, in frames.
 	KeyframeInterval int `yaml:"keyframe_interval"`
+	// VP8Speed is libvpx's real-time speed (VP8E_SET_CPUUSED, -16..16):
+	// higher is cheaper and blurrier. 8 keeps 768x576 at a few ms per frame.
+	VP8Speed int `yaml:"vp8_speed"`
+	// EncoderThreads is how many threads the encoder may use (1..8).
+	EncoderThreads int `yaml:"encoder_threads"`
 	// MJPEGQuality is the JPEG quality (1-100) of the MJPEG fallback.
 	MJPEGQuality int `yaml:"mjpeg_quality"`
 	// ICE lists STUN/TURN servers. None by default: host candidates only,
@@ -61,7 +66,8 @@ type ICEServer struct {
 	Credential string `yaml:"credential"`
 }
 
-// Defaults returns the default configuration: loopback only, VP8 at 1.5 Mb/s,
+// Defaults returns the default configuration: loopback only, VP8 (speed 8,
+// one thread) at 1.5 Mb/s,
 // at most 1280x720 and 30 fps, a key frame at least every 2 s.
 func Defaults() Config {
 	return Config{
@@ -72,6 +78,8 @@ func Defaults() Config {
 		MaxHeight:        720,
 		MaxFPS:           30,
 		KeyframeInterval: 60,
+		VP8Speed:         8,
+		EncoderThreads:   1,
 		MJPEGQuality:     75,
 	}
 }
@@ -105,6 +113,12 @@ func (c Config) Validate() error {
 	}
 	if c.KeyframeInterval < 1 || c.KeyframeInterval > 1000 {
 		bad("keyframe_interval %d is out of range: use 1 to 1000 frames", c.KeyframeInterval)
+	}
+	if c.VP8Speed < -16 || c.VP8Speed > 16 {
+		bad("vp8_speed %d is out of range: use -16 to 16 (higher is faster)", c.VP8Speed)
+	}
+	if c.EncoderThreads < 1 || c.EncoderThreads > 8 {
+		bad("encoder_threads %d is out of range: use 1 to 8", c.EncoderThreads)
 	}
 	if c.MJPEGQuality < 1 || c.MJPEGQuality > 100 {
 		bad("mjpeg_quality %d is out of range: use 1 to 100", c.MJPEGQuality)

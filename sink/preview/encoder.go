@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/pion/mediadevices/pkg/codec"
-	"github.com/pion/mediadevices/pkg/codec/vpx"
 	"github.com/pion/mediadevices/pkg/codec/x264"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
@@ -25,23 +24,13 @@ type encoder interface {
 	Close() error
 }
 
-// newEncoder builds the configured software encoder for w x h pictures.
+// newEncoder builds the configured encoder for w x h pictures: libvpx
+// directly for VP8, libx264 through pion/mediadevices for H.264.
 func newEncoder(cfg Config, w, h int) (encoder, error) {
 	var builder codec.VideoEncoderBuilder
 	switch cfg.Codec {
 	case CodecVP8:
-		p, err := vpx.NewVP8Params()
-		if err != nil {
-			return nil, fmt.Errorf("preview: libvpx vp8 params: %w", err)
-		}
-		p.BitRate = cfg.Bitrate
-		p.KeyFrameInterval = cfg.KeyframeInterval
-		p.LagInFrames = 0 // every frame out as soon as it goes in
-		p.RateControlEndUsage = vpx.RateControlCBR
-		p.RateControlMinQuantizer = 4
-		p.RateControlMaxQuantizer = 56
-		p.ErrorResilient = vpx.ErrorResilientDefault
-		builder = &p
+		return newVP8Encoder(cfg, w, h)
 	case CodecH264:
 		p, err := x264.NewParams()
 		if err != nil {

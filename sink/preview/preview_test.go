@@ -177,6 +177,17 @@ type pionViewer struct {
 // handler wait on it (a viewer that never reads).
 func dial(t *testing.T, base, stream, token string, block chan struct{}) *pionViewer {
 	t.Helper()
+	return dialTB(t, base, stream, token, block)
+}
+
+// dialB is dial for benchmarks.
+func dialB(b *testing.B, base, stream string) *pionViewer {
+	b.Helper()
+	return dialTB(b, base, stream, "", nil)
+}
+
+func dialTB(t testing.TB, base, stream, token string, block chan struct{}) *pionViewer {
+	t.Helper()
 	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -275,9 +286,17 @@ func (v *pionViewer) matched() (meta, frames, match int) {
 }
 
 func TestViewerGetsVideoAndMatchingMetadata(t *testing.T) {
+	for _, codec := range []string{CodecVP8, CodecH264} {
+		t.Run(codec, func(t *testing.T) { testViewer(t, codec) })
+	}
+}
+
+func testViewer(t *testing.T, codec string) {
 	c := loadClip(t)
 	matcheck.Leaks(t)
-	s, base := startSink(t, testConfig())
+	cfg := testConfig()
+	cfg.Codec = codec
+	s, base := startSink(t, cfg)
 	zones := []Zone{{Name: "door", Polygon: []geom.Point{{X: 0.1, Y: 0.5}, {X: 0.5, Y: 0.5}, {X: 0.5, Y: 1}}}}
 	lines := []Line{{Name: "gate", From: geom.Point{X: 0.2, Y: 0.6}, To: geom.Point{X: 0.8, Y: 0.6}}}
 	if err := s.SetOverlays("cam", zones, lines); err != nil {
