@@ -41,6 +41,8 @@ const lateReset = 500 * time.Millisecond
 // fallbackFPS paces a realtime file whose container has no frame rate.
 const fallbackFPS = 25
 
+var _ stages.Source = (*source)(nil)
+
 // source implements stages.Source for every URL kind.
 type source struct {
 	cfg     Config
