@@ -296,3 +296,47 @@ func TestRuntimeMissing(t *testing.T) {
 		t.Fatalf("child did not pass:\n%s", out)
 	}
 }
+
+// Preprocess for the next batch may run while Detect runs the current one
+// (the runtime pipelines them); run under -race.
+func TestPreprocessWhileDetect(t *testing.T) {
+	requireRuntime(t)
+	matcheck.Leaks(t)
+	frames := videoFrames(t, megamindPath, 11)
+	defer closeAll(frames)
+	d := openTest(t, Config{Path: blazefacePath, Format: "blazeface"})
+	pool := d.NewInputPool()
+	ready := make(chan *Input, 2)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ready)
+		for i := range 20 {
+			in := pool.Get()
+			if err := d.Preprocess(frames[10-i%2], in); err != nil {
+				errc <- err
+				return
+			}
+			ready <- in
+		}
+	}()
+	n := 0
+	for in := range ready {
+		out, err := d.Detect(context.Background(), []*Input{in})
+		in.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out[0]) == 0 {
+			t.Errorf("input %d: no face", n)
+		}
+		n++
+	}
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	if n != 20 {
+		t.Errorf("%d inputs detected, want 20", n)
+	}
+}
