@@ -250,7 +250,7 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrSecureConnRequired),
 		errors.Is(err, nats.ErrSecureConnWanted), errors.As(err, &certErr),
 		errors.As(err, &uaErr), errors.As(err, &hostErr),
-		strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "x509:"),
+		strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "tls error"), strings.Contains(err.Error(), "x509:"),
 		strings.Contains(strings.ToLower(err.Error()), "authorization"):
 		return false
 	case errors.Is(err, nats.ErrNoServers), errors.Is(err, nats.ErrTimeout), errors.As(err, &nerr):
@@ -355,10 +355,11 @@ func (s *Sink) publish() {
 		}
 		n, err := s.deliver(recs)
 		if n > 0 {
+			// Count first so Published never lags behind Pending.
+			s.published.Add(uint64(n))
 			if aerr := s.q.Ack(recs[n-1].Seq); aerr != nil {
 				s.log.Error("natsink: persist ack", "err", aerr)
 			}
-			s.published.Add(uint64(n))
 		}
 		if err == nil {
 			if s.outage.Swap(false) {
