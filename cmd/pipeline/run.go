@@ -2,12 +2,141 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"strings"
+	"time"
+
+	"github.com/osprey-vision/osprey/app"
+	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/metrics"
+	"github.com/osprey-vision/osprey/stages"
 )
 
-// cmdRun is being built; see the issue tracker.
+// cmdRun runs a pipeline until its sources end or SIGINT/SIGTERM.
 func cmdRun(ctx context.Context, args []string) int {
-	fmt.Fprintln(os.Stderr, "pipeline run: not built yet")
-	return 1
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	status := fs.String("status", "auto", "live status line on stderr: auto (when a terminal), on, off")
+	check := fs.Bool("check", false, "load and validate the pipeline, then exit")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: pipeline run [flags] pipelines/demo.yaml")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline run:", err)
+		return 2
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintf(os.Stderr, "%s: ok\n", fs.Arg(0))
+		return 0
+	}
+	a, err := app.New(cfg, log, app.Options{})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pipeline run: %s: %v\n", fs.Arg(0), err)
+		return 1
+	}
+	if showStatus(*status) {
+		stop := startStatusLine(a.Metrics, os.Stderr)
+		defer stop()
+	}
+	err = a.Run(ctx)
+	printRunSummary(os.Stderr, cfg, a)
+	switch {
+	case errors.Is(err, stages.ErrDrainTimeout):
+		fmt.Fprintln(os.Stderr, "pipeline run:", err)
+		return 3
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "pipeline run: %s: %v\n", fs.Arg(0), err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func showStatus(mode string) bool {
+	switch mode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	st, err := os.Stderr.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// startStatusLine redraws one status line on w every second until stopped.
+func startStatusLine(m *metrics.Metrics, w io.Writer) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		prev, last := m.Snapshot(), time.Now()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case now := <-tick.C:
+				cur := m.Snapshot()
+				fmt.Fprintf(w, "\r\033[K%s", app.StatusLine(prev, cur, now.Sub(last)))
+				prev, last = cur, now
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// printRunSummary prints what the run saw: frames, drops and analytics counts.
+func printRunSummary(w io.Writer, cfg *config.Pipeline, a *app.App) {
+	snap := a.Metrics.Snapshot()
+	counts := a.Counts()
+	fmt.Fprintf(w, "pipeline %s finished\n", cfg.Name)
+	for _, id := range cfg.StreamIDs() {
+		s := snap.Streams[id]
+		var drops []string
+		for k, v := range s.Drops {
+			drops = append(drops, fmt.Sprintf("%s %d", k, v))
+		}
+		fmt.Fprintf(w, "stream %s: %d frames in, %d out, e2e p50 %.0fms p99 %.0fms, drops: %s\n",
+			id, s.In, s.Out, s.E2EP50, s.E2EP99, orNone(strings.Join(drops, ", ")))
+		if c, ok := counts[id]; ok {
+			for _, line := range strings.Split(strings.TrimSpace(c.String()), "\n") {
+				fmt.Fprintf(w, "  %s\n", line)
+			}
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -4,10 +4,25 @@ import (
 	"context"
 	"fmt"
 	"os"
+
+	"github.com/osprey-vision/osprey/config"
 )
 
-// cmdValidate is being built; see the issue tracker.
-func cmdValidate(ctx context.Context, args []string) int {
-	fmt.Fprintln(os.Stderr, "pipeline validate: not built yet")
-	return 1
+// cmdValidate checks pipeline files without running them: exit 1 when any
+// has a problem, each problem printed as file:line:col: field: message.
+func cmdValidate(_ context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: pipeline validate pipelines/*.yaml")
+		return 2
+	}
+	code := 0
+	for _, path := range args {
+		if _, err := config.Load(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+			continue
+		}
+		fmt.Printf("%s: ok\n", path)
+	}
+	return code
 }

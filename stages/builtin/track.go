@@ -2,8 +2,11 @@ package builtin
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/osprey-vision/osprey/analytics"
+	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
 )
@@ -13,6 +16,8 @@ import (
 // lines, loitering) to f.Events. Frames that skipped inference only advance
 // the trackers' motion models.
 type Track struct {
+	mu       sync.Mutex
+	onClose  func(stream string, evs ...event.Event)
 	pipeline string
 	cfg      track.Config
 	acfg     analytics.Config
@@ -43,6 +48,8 @@ func (t *Track) stream(id string) *streamTrack {
 
 // Process implements stages.Stage.
 func (t *Track) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	s := t.stream(f.Stream)
 	t.dets = t.dets[:0]
 	for _, d := range f.Detections {
@@ -55,8 +62,10 @@ func (t *Track) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, 
 	return []*stages.Frame{f}, nil
 }
 
-// Counts returns each stream's analytics counters.
+// Counts returns each stream's analytics counters. Safe while running.
 func (t *Track) Counts() map[string]analytics.Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	out := make(map[string]analytics.Counts, len(t.streams))
 	for id, s := range t.streams {
 		out[id] = s.engine.Counts()
@@ -64,6 +73,27 @@ func (t *Track) Counts() map[string]analytics.Counts {
 	return out
 }
 
-// Close implements stages.Stage. Tracks still open when the pipeline stops
-// end without an event: the pipeline stopped, the objects did not leave.
-func (t *Track) Close(context.Context) error { return nil }
+// OnClose sets where the events of tracks still open at shutdown go (the
+// runner's Emit): each open track ends, leaving its zones.
+func (t *Track) OnClose(emit func(stream string, evs ...event.Event)) { t.onClose = emit }
+
+// Close implements stages.Stage: it flushes every stream's tracker so open
+// tracks end with track.ended (and zone.left) events.
+func (t *Track) Close(context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.onClose == nil {
+		return nil
+	}
+	now := time.Now()
+	for id, s := range t.streams {
+		ended := s.tracker.Flush()
+		if len(ended) == 0 {
+			continue
+		}
+		if evs := s.engine.Update(nil, nil, ended, s.w, s.h, s.seq, now); len(evs) > 0 {
+			t.onClose(id, evs...)
+		}
+	}
+	return nil
+}
