@@ -24,7 +24,8 @@ type Options struct {
 	// Preprocessor/map/TensorArrayStack/TensorArrayGatherV3, the resized
 	// image batch of COCO-SSD, after its preprocessing while-loop).
 	Input string
-	// InputName is the ONNX input name (default "image").
+	// InputName is the ONNX input name (default "image" for the default
+	// Input, else the Input tensor's name).
 	InputName string
 	// InputShape is the TF (NHWC) shape of Input; -1 marks the dynamic
 	// batch. Default: the Placeholder's shape when Input is a Placeholder,
@@ -55,9 +56,12 @@ func (o Options) withDefaults(m *Model) (Options, error) {
 		if o.InputShape == nil {
 			o.InputShape = []int64{-1, 300, 300, 3}
 		}
+		if o.InputName == "" {
+			o.InputName = "image"
+		}
 	}
 	if o.InputName == "" {
-		o.InputName = "image"
+		o.InputName = canonRef(o.Input)
 	}
 	if len(o.Outputs) == 0 {
 		o.Outputs = []Output{{DefaultScores, "scores"}, {DefaultBoxes, "boxes"}}
@@ -216,8 +220,15 @@ type nodeError struct {
 }
 
 func (e *nodeError) Error() string {
+	if errors.Is(e.err, ErrUnsupportedOp) {
+		return fmt.Sprintf("tfjs: node %q: %v", e.node, e.err)
+	}
 	return fmt.Sprintf("tfjs: node %q (%s): %v", e.node, e.op, e.err)
 }
+
+// ErrUnsupportedOp is wrapped by errors for TF ops the converter cannot
+// translate (check with errors.Is).
+var ErrUnsupportedOp = errors.New("is not supported")
 
 func (e *nodeError) Unwrap() error { return e.err }
 

@@ -88,7 +88,7 @@ func (c *converter) convertNode(n *Node) ([]*value, error) {
 	case "Tile":
 		return one(c.tile(n, ins))
 	}
-	return nil, fmt.Errorf("op %q is not supported", n.Op)
+	return nil, fmt.Errorf("op %q %w", n.Op, ErrUnsupportedOp)
 }
 
 // baseName reserves nothing; it returns the readable base for a node's

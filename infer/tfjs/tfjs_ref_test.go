@@ -1,6 +1,7 @@
 package tfjs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"os"
@@ -139,13 +140,6 @@ func TestMatchesTFJS(t *testing.T) {
 	modelJSON := cocoModelPath(t)
 	dir := t.TempDir()
 	onnxPath := filepath.Join(dir, "coco.onnx")
-	m, err := Convert(modelJSON, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := onnxgraph.Save(m, onnxPath); err != nil {
-		t.Fatal(err)
-	}
 
 	indices := []int{0, 60, 150, 300, 601}
 	n := int64(len(indices))
@@ -158,9 +152,27 @@ func TestMatchesTFJS(t *testing.T) {
 	if err := os.WriteFile(inPath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// TF.js (pure JS) is the slow side: run it while Go converts and runs
+	// the ONNX model.
 	cmd := exec.Command("node", filepath.Join(ref, "run.js"), modelJSON, inPath, itoa(n), outPath)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("tfjs reference failed: %v\n%s", err, out)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	m, convErr := Convert(modelJSON, Options{})
+	if convErr == nil {
+		convErr = onnxgraph.Save(m, onnxPath)
+	}
+	var scores, boxes []float32
+	if convErr == nil {
+		scores, boxes = runORT(t, onnxPath, input, n)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("tfjs reference failed: %v\n%s", err, log.String())
+	}
+	if convErr != nil {
+		t.Fatal(convErr)
 	}
 	b, err := os.ReadFile(outPath)
 	if err != nil {
@@ -174,7 +186,6 @@ func TestMatchesTFJS(t *testing.T) {
 	for i := range want {
 		want[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
-	scores, boxes := runORT(t, onnxPath, input, n)
 	ds, db := maxAbsDiff(scores, want[:ns]), maxAbsDiff(boxes, want[ns:])
 	t.Logf("frames %v: max |diff| scores %.3g, boxes %.3g (ONNX Runtime vs TF.js)", indices, ds, db)
 	if ds > 1e-3 || db > 1e-3 {

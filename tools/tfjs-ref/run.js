@@ -59,6 +59,7 @@ function loadFromDisk(modelPath) {
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   await tf.setBackend('cpu');
+  tf.enableProdMode(); // skip per-op debug checks: same maths, faster
   const model = await tf.loadGraphModel(loadFromDisk(a.modelPath));
   const raw = fs.readFileSync(a.inputPath);
   const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
