@@ -75,6 +75,9 @@ type SessionConfig struct {
 	// NoOptimize disables ONNX Runtime graph optimisations (so QDQ models
 	// run as written, in FP32, instead of as fused integer kernels).
 	NoOptimize bool
+	// OptimizedPath, if set, receives the graph ONNX Runtime actually runs
+	// (to check which Q/DQ groups became QLinear* kernels).
+	OptimizedPath string
 }
 
 // NewSession compiles a serialised model. outputs "" means all graph outputs.
@@ -106,6 +109,11 @@ func NewSession(model []byte, name string, outputs []string, cfg SessionConfig) 
 	}
 	if cfg.NoOptimize {
 		if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
+		}
+	}
+	if cfg.OptimizedPath != "" {
+		if err := opts.SetOptimizedModelFilePath(cfg.OptimizedPath); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrRuntime, err)
 		}
 	}

@@ -1,0 +1,145 @@
+package governor
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/infer/quant"
+)
+
+var ortRun = flag.Bool("ort", false, "run the real ONNX Runtime test: two SSD detectors competing for the cores (about 2 minutes)")
+
+const (
+	ssdModel = "../../models/ssd_mobilenet_v2_coco.onnx"
+	vtestAVI = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+)
+
+type ortLevel struct {
+	det   *infer.Detector
+	in    *infer.Input
+	every int
+}
+
+// paced runs a 10 fps camera for dur against the detectors: each tick whose
+// frame is due for detection runs Detect; latency counts from the tick
+// (a detection that overruns makes the next due frame start late; ticks
+// missed meanwhile are dropped, as with the `latest` queue policy).
+// g == nil keeps level 0. loadFrom/loadTo bound the competing load phase.
+func paced(t *testing.T, g *Governor, levels []ortLevel, dur time.Duration, compete func(on bool)) []simResult {
+	const interval = 100 * time.Millisecond
+	start := time.Now()
+	var out []simResult
+	level, frame := 0, 0
+	for next := start; time.Since(start) < dur; {
+		sec := time.Since(start).Seconds()
+		compete(sec >= dur.Seconds()/4 && sec < 3*dur.Seconds()/4)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		tick := next
+		// Skip ticks we are already past (dropped frames).
+		for next = next.Add(interval); time.Until(next) < 0; next = next.Add(interval) {
+			tick = next
+			frame++
+		}
+		frame++
+		l := levels[level]
+		if frame%max(l.every, 1) != 0 {
+			continue
+		}
+		if _, err := l.det.Detect(context.Background(), []*infer.Input{l.in}); err != nil {
+			t.Error(err)
+			return out
+		}
+		lat := time.Since(tick)
+		out = append(out, simResult{at: time.Since(start).Seconds(), latency: lat, level: level})
+		if g != nil {
+			level, _ = g.Observe(lat, time.Now())
+		}
+	}
+	return out
+}
+
+func TestRealORTCompetingDetectors(t *testing.T) {
+	if !*ortRun {
+		t.Skip("real-runtime governor test: go test ./infer/governor -run RealORT -args -ort")
+	}
+	if _, err := os.Stat(ssdModel); err != nil {
+		t.Skipf("%s missing: run pipeline model import first", ssdModel)
+	}
+	int8 := filepath.Join(t.TempDir(), "int8.onnx")
+	if _, err := quant.QuantizeFile(quant.FileConfig{Model: ssdModel, Out: int8, Format: "ssd", Calib: vtestAVI, Frames: 16,
+		Options: quant.Options{Method: quant.Percentile}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	open := func(path string, every int) ortLevel {
+		d, err := infer.Open(infer.Config{Path: path, Format: "ssd", Threads: 2, Providers: []string{"cpu"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		in := d.NewInputPool().Get()
+		t.Cleanup(in.Release)
+		if err := quant.EachFrame(vtestAVI, 100, 1, func(m gocv.Mat) error { return d.Preprocess(m, in) }); err != nil {
+			t.Fatal(err)
+		}
+		d.Detect(context.Background(), []*infer.Input{in}) // warm-up
+		return ortLevel{det: d, in: in, every: every}
+	}
+	fp32, q := open(ssdModel, 1), open(int8, 1)
+	levels := []ortLevel{fp32, q, {det: q.det, in: q.in, every: 2}, {det: q.det, in: q.in, every: 4}}
+	names := []Level{{Name: "fp32"}, {Name: "int8", Variant: int8}, {Name: "int8 every 2", Variant: int8, Every: 2}, {Name: "int8 every 4", Variant: int8, Every: 4}}
+
+	// The competitor: a second pipeline's FP32 detector running flat out.
+	rival := open(ssdModel, 1)
+	var on atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if on.Load() {
+				rival.det.Detect(context.Background(), []*infer.Input{rival.in})
+			} else {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	compete := func(b bool) { on.Store(b) }
+
+	// Budget from this machine's own quiet FP32 latency.
+	base := paced(t, nil, levels, 4*time.Second, func(bool) {})
+	var lat []time.Duration
+	for _, r := range base {
+		lat = append(lat, r.latency)
+	}
+	target := percentile(lat, 0.99) * 3 / 2
+	const dur = 60 * time.Second
+	fixed := paced(t, nil, levels, dur, compete)
+	g := New(Config{TargetP99: target, Window: 20, UpAfter: 3, DownAfter: 1, Headroom: 0.7, Levels: names})
+	gov := paced(t, g, levels, dur, compete)
+	pf := p99Between(fixed, 20, 45)
+	pg := p99Between(gov, 20, 45)
+	t.Logf("target %v (1.5x quiet FP32 p99); competing phase p99: fixed %v, governed %v; changes %+v", target, pf, pg, g.Changes())
+	if pf <= target {
+		t.Logf("the competitor did not push fixed FP32 past the budget on this run; nothing to prove")
+		return
+	}
+	if pg > target {
+		t.Fatalf("governed p99 %v under competition, want <= %v", pg, target)
+	}
+}
