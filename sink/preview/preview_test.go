@@ -429,8 +429,13 @@ func TestBadViewersDoNotLeak(t *testing.T) {
 	waitFor(t, 15*time.Second, fmt.Sprintf("goroutines back to %d", base0), func() bool {
 		return runtime.NumGoroutine() <= base0
 	})
-	if err := s.Write(context.Background(), c.frame("cam", 1)); err != ErrClosed {
+	f := c.frame("cam", 1)
+	defer f.Release()
+	if err := s.Write(context.Background(), f); err != ErrClosed {
 		t.Fatalf("Write after Close = %v, want ErrClosed", err)
+	}
+	if f.Refs() != 1 {
+		t.Fatalf("Write after Close kept a reference: refs = %d", f.Refs())
 	}
 }
 
