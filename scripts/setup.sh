@@ -10,6 +10,11 @@
 #   4. The pipeline binary and the model import (TF.js -> ONNX) into models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v go >/dev/null || ! go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; then
+  echo "setup: Osprey needs Go 1.26 or newer on the PATH (found: $(go version 2>/dev/null || echo none))." >&2
+  echo "setup: install it from the Go downloads page, then run this again." >&2
+  exit 1
+fi
 ROOT=$PWD
 TP=$ROOT/third_party
 mkdir -p "$TP/cache" models bin
@@ -60,11 +65,15 @@ ln -sf "../onnxruntime-node/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1" "$T
 # The ONNX Runtime build only ships the ".so.1" name; keep it reachable as both.
 ln -sf "../onnxruntime-node/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1" "$TP/lib/libonnxruntime.so.1"
 
-# --- 3. TF.js reference runner (used by the conversion test) ------------------
-if [ -f tools/tfjs-ref/package-lock.json ] && [ ! -f tools/tfjs-ref/node_modules/.ok ]; then
-  log "npm ci tools/tfjs-ref"
-  (cd tools/tfjs-ref && npm ci --silent --no-audit --no-fund >/dev/null && touch node_modules/.ok)
-fi
+# --- 3. Node tools used by tests (pinned by their lockfiles) ------------------
+#   tools/tfjs-ref: TF.js itself, the reference the model import is checked against.
+#   tools/browser-test: playwright-core driving Debian's chromium (no browser download).
+for tool in tools/tfjs-ref tools/browser-test; do
+  if [ -f "$tool/package-lock.json" ] && { [ ! -f "$tool/node_modules/.ok" ] || [ "$tool/package-lock.json" -nt "$tool/node_modules/.ok" ]; }; then
+    log "npm ci $tool"
+    (cd "$tool" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund >/dev/null && touch node_modules/.ok)
+  fi
+done
 
 # --- 4. Binary and model import -----------------------------------------------
 log "go build ./cmd/pipeline"

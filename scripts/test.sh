@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# test.sh: set up everything (idempotent) and run the whole test suite against
+# the real parts: OpenCV decoding real video, ONNX Runtime running the
+# imported COCO SSD, TF.js as the conversion reference, nats-server, chromium.
+#
+#   scripts/test.sh            all tests (about 10-15 minutes on 2 cores)
+#   scripts/test.sh ./infer/   only these packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export ORT_LIB=${ORT_LIB:-$PWD/third_party/lib/libonnxruntime.so}
+
+pkgs=("${@:-./...}")
+echo "== gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+go vet -tags matprofile "${pkgs[@]}"
+
+# The pipeline core runs under the race detector; every package runs with
+# gocv's Mat profile so tests can assert no Mat leaked.
+core=(./stages/... ./config/... ./metrics/... ./app/... ./sink/jsonl/...)
+if [ $# -eq 0 ]; then
+  echo "== go test -race (pipeline core)"
+  go test -race -tags matprofile -shuffle=on -count=1 "${core[@]}"
+fi
+echo "== go test"
+go test -tags matprofile -count=1 -timeout 20m "${pkgs[@]}"
