@@ -133,9 +133,13 @@ func TestOpenErrors(t *testing.T) {
 func TestSSDWrongFormat(t *testing.T) {
 	requireRuntime(t)
 	requireSSD(t)
-	_, err := Open(Config{Path: ssdPath, Format: "yolov8"}, quietLog)
-	if err == nil || !strings.Contains(err.Error(), "does not fit format yolov8") {
-		t.Fatalf("err = %v", err)
+	for _, format := range []string{"yolov8", "yolov5", "yolox", "blazeface"} {
+		_, err := Open(Config{Path: ssdPath, Format: format}, quietLog)
+		want := "infer: model " + ssdPath + " does not fit format " + format + ": " + format + " expects "
+		if err == nil || !strings.HasPrefix(err.Error(), want) ||
+			!strings.HasSuffix(err.Error(), "; the model has scores [?,1917,90], boxes [?,1917,1,4] (choose the format that matches the model)") {
+			t.Errorf("%s: err = %v", format, err)
+		}
 	}
 }
 
