@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +49,11 @@ type Config struct {
 	// <prefix>.<pipeline>.<stream>.detections (core NATS, dropped when
 	// disconnected, never spooled). Off by default: it is a high rate.
 	Detections bool `yaml:"detections"`
+
+	// Snapshots, when set, stores a JPEG for selected event types in a
+	// JetStream object store and puts its name in the event's snapshot field.
+	// Needs jetstream, and frames whose image is still held (see Write).
+	Snapshots *SnapshotConfig `yaml:"snapshots"`
 
 	// ConnectTimeout bounds one connection attempt (default 5s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -98,6 +104,22 @@ type JetStreamConfig struct {
 	// replays (default 2m). Replays after an outage or crash longer than this
 	// may be stored twice.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// SnapshotConfig selects event snapshots.
+type SnapshotConfig struct {
+	// Bucket is the object store bucket (default OSPREY_SNAPSHOTS), created
+	// when missing.
+	Bucket string `yaml:"bucket"`
+	// Types lists the event types that get a snapshot (default
+	// track.started, line.crossed, zone.loitering).
+	Types []string `yaml:"types"`
+	// Crop stores the event's box (with a margin) instead of the whole frame.
+	Crop bool `yaml:"crop"`
+	// Quality is the JPEG quality, 1-100 (default 80).
+	Quality int `yaml:"quality"`
+	// MaxAge is how long the bucket keeps snapshots (0: forever).
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // SpoolConfig configures the event buffer.
@@ -153,6 +175,19 @@ func (c Config) withDefaults() Config {
 	}
 	if c.URL == "" && c.JetStream != nil {
 		c.JetStream.Create = true
+	}
+	if sc := c.Snapshots; sc != nil {
+		cp := *sc
+		if cp.Bucket == "" {
+			cp.Bucket = "OSPREY_SNAPSHOTS"
+		}
+		if len(cp.Types) == 0 {
+			cp.Types = []string{string(event.TrackStarted), string(event.LineCrossed), string(event.Loitering)}
+		}
+		if cp.Quality == 0 {
+			cp.Quality = 80
+		}
+		c.Snapshots = &cp
 	}
 	if js := c.JetStream; js != nil {
 		cp := *js
@@ -238,6 +273,22 @@ func (c Config) Validate() error {
 		}
 		if js.DuplicateWindow < 0 || (js.MaxAge > 0 && js.DuplicateWindow > js.MaxAge) {
 			bad("jetstream.duplicate_window %v must be positive and not longer than max_age", js.DuplicateWindow)
+		}
+	}
+	if sc := c.Snapshots; sc != nil {
+		if c.JetStream == nil {
+			bad("snapshots needs jetstream: snapshots are stored in a JetStream object store")
+		}
+		if strings.ContainsAny(sc.Bucket, " .*>/\\") {
+			bad("snapshots.bucket %q is not a valid bucket name: use letters, digits, '-' and '_'", sc.Bucket)
+		}
+		for _, typ := range sc.Types {
+			if !slices.Contains(event.Types, event.Type(typ)) {
+				bad("snapshots.types: unknown event type %q", typ)
+			}
+		}
+		if sc.Quality < 1 || sc.Quality > 100 {
+			bad("snapshots.quality %d is out of range: use 1 to 100", sc.Quality)
 		}
 	}
 	if c.Spool.MaxBytes < 64<<10 {

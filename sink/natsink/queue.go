@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/osprey-vision/osprey/sink/spool"
@@ -117,25 +118,42 @@ func (q *memQueue) Close() error {
 	return nil
 }
 
-// A record is "subject\nmsg-id\nbody": what publishing needs, without
-// decoding the event again.
-func encodeRecord(subject, id string, body []byte) []byte {
-	b := make([]byte, 0, len(subject)+len(id)+2+len(body))
-	b = append(b, subject...)
-	b = append(b, '\n')
-	b = append(b, id...)
-	b = append(b, '\n')
-	return append(b, body...)
+// A record is "subject\nmsg-id\nsnapshot-key\nbody-length\n" + body + jpeg:
+// what publishing needs, without decoding the event again. snapshot-key and
+// jpeg are empty for events without a snapshot.
+type record struct {
+	subject, id, snapKey string
+	body, jpeg           []byte
 }
 
-func decodeRecord(r []byte) (subject, id string, body []byte, err error) {
-	i := bytes.IndexByte(r, '\n')
-	if i < 0 {
-		return "", "", nil, errors.New("natsink: malformed spool record")
+func encodeRecord(r record) []byte {
+	b := make([]byte, 0, len(r.subject)+len(r.id)+len(r.snapKey)+16+len(r.body)+len(r.jpeg))
+	b = append(b, r.subject...)
+	b = append(b, '\n')
+	b = append(b, r.id...)
+	b = append(b, '\n')
+	b = append(b, r.snapKey...)
+	b = append(b, '\n')
+	b = strconv.AppendInt(b, int64(len(r.body)), 10)
+	b = append(b, '\n')
+	b = append(b, r.body...)
+	return append(b, r.jpeg...)
+}
+
+var errBadRecord = errors.New("natsink: malformed spool record")
+
+func decodeRecord(data []byte) (record, error) {
+	var f [4][]byte
+	for i := range f {
+		j := bytes.IndexByte(data, '\n')
+		if j < 0 {
+			return record{}, errBadRecord
+		}
+		f[i], data = data[:j], data[j+1:]
 	}
-	j := bytes.IndexByte(r[i+1:], '\n')
-	if j < 0 {
-		return "", "", nil, errors.New("natsink: malformed spool record")
+	n, err := strconv.Atoi(string(f[3]))
+	if err != nil || n < 0 || n > len(data) {
+		return record{}, errBadRecord
 	}
-	return string(r[:i]), string(r[i+1 : i+1+j]), r[i+2+j:], nil
+	return record{subject: string(f[0]), id: string(f[1]), snapKey: string(f[2]), body: data[:n], jpeg: data[n:]}, nil
 }

@@ -65,6 +65,9 @@ type Sink struct {
 	published   atomic.Uint64
 	detPub      atomic.Uint64
 	detDropped  atomic.Uint64
+	snapPut     atomic.Uint64
+	snapSkipped atomic.Uint64
+	objStore    jetstream.ObjectStore // snapshot bucket, set by the publisher
 	outage      atomic.Bool
 
 	stop  chan struct{} // closed to stop the publisher at once
@@ -302,11 +305,22 @@ func (s *Sink) Write(_ context.Context, f *stages.Frame) error {
 			if e.Pipeline == "" {
 				e.Pipeline = s.cfg.Pipeline
 			}
+			var r record
+			if s.wantSnapshot(e.Type) {
+				if jpg, err := encodeSnapshot(f, e.Box, s.cfg.Snapshots); err != nil {
+					s.snapSkipped.Add(1)
+					s.log.Warn("natsink: no snapshot for event", "id", e.ID, "err", err)
+				} else {
+					r.snapKey, r.jpeg = snapshotKey(e), jpg
+					e.Snapshot = s.cfg.Snapshots.Bucket + "/" + r.snapKey
+				}
+			}
 			body, err := json.Marshal(e)
 			if err != nil {
 				return fmt.Errorf("natsink: encode event %s: %w", e.ID, err)
 			}
-			recs = append(recs, encodeRecord(e.Subject(s.cfg.SubjectPrefix), e.ID, body))
+			r.subject, r.id, r.body = e.Subject(s.cfg.SubjectPrefix), e.ID, body
+			recs = append(recs, encodeRecord(r))
 		}
 		if _, err := s.q.Append(recs...); err != nil {
 			return fmt.Errorf("natsink: spool %d events: %w", len(recs), err)
@@ -392,15 +406,16 @@ func (s *Sink) deliver(recs []spool.Record) (int, error) {
 		return 0, nats.ErrConnectionReconnecting
 	}
 	msgs := make([]*nats.Msg, len(recs))
+	decoded := make([]record, len(recs))
 	for i, r := range recs {
-		subj, id, body, err := decodeRecord(r.Data)
+		d, err := decodeRecord(r.Data)
 		if err != nil {
 			return i, err
 		}
-		m := nats.NewMsg(subj)
-		m.Data = body
-		m.Header.Set(nats.MsgIdHdr, id)
-		msgs[i] = m
+		m := nats.NewMsg(d.subject)
+		m.Data = d.body
+		m.Header.Set(nats.MsgIdHdr, d.id)
+		msgs[i], decoded[i] = m, d
 	}
 	if s.js == nil {
 		for i, m := range msgs {
@@ -420,7 +435,14 @@ func (s *Sink) deliver(recs []spool.Record) (int, error) {
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
 	var perr error
-	for _, m := range msgs {
+	for i, m := range msgs {
+		if d := decoded[i]; d.snapKey != "" {
+			// The picture is stored before the event that points to it.
+			if err := s.putSnapshot(d.snapKey, d.jpeg); err != nil {
+				perr = err
+				break
+			}
+		}
 		f, err := s.js.PublishMsgAsync(m)
 		if err != nil {
 			perr = fmt.Errorf("publish %s: %w", m.Subject, err)
@@ -457,12 +479,17 @@ type Stats struct {
 	// DetectionsPublished and DetectionsDropped count detection messages.
 	DetectionsPublished uint64 `json:"detections_published"`
 	DetectionsDropped   uint64 `json:"detections_dropped"`
+	// SnapshotsStored counts snapshots put in the object store; SnapshotsSkipped
+	// events that wanted one but had no usable image.
+	SnapshotsStored  uint64 `json:"snapshots_stored"`
+	SnapshotsSkipped uint64 `json:"snapshots_skipped"`
 }
 
 // Stats returns the sink's counters (for metrics and the control stats reply).
 func (s *Sink) Stats() Stats {
 	st := Stats{URL: s.ClientURL(), Published: s.published.Load(), Pending: s.q.Pending(),
-		Dropped: s.q.DroppedTotal(), DetectionsPublished: s.detPub.Load(), DetectionsDropped: s.detDropped.Load()}
+		Dropped: s.q.DroppedTotal(), DetectionsPublished: s.detPub.Load(), DetectionsDropped: s.detDropped.Load(),
+		SnapshotsStored: s.snapPut.Load(), SnapshotsSkipped: s.snapSkipped.Load()}
 	if nc := s.conn(); nc != nil {
 		st.Connected = nc.IsConnected()
 	}

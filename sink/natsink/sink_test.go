@@ -163,6 +163,8 @@ func TestValidate(t *testing.T) {
 		{"replicas", Config{Pipeline: "p", JetStream: &JetStreamConfig{Replicas: 7}}, "natsink: jetstream.replicas 7 is out of range: use 1 to 5"},
 		{"fsync", Config{Pipeline: "p", Spool: SpoolConfig{Fsync: "sometimes"}}, `natsink: spool.fsync "sometimes" is unknown: use always, interval or never`},
 		{"port", Config{Pipeline: "p", Embedded: EmbeddedConfig{Port: 70000}}, "natsink: embedded.port 70000 is out of range: use 1-65535, or -1 for a free port"},
+		{"snapshots need jetstream", Config{Pipeline: "p", Snapshots: &SnapshotConfig{}}, "natsink: snapshots needs jetstream: snapshots are stored in a JetStream object store"},
+		{"snapshot type", Config{Pipeline: "p", JetStream: &JetStreamConfig{}, Snapshots: &SnapshotConfig{Types: []string{"person.waved"}}}, `natsink: snapshots.types: unknown event type "person.waved"`},
 		{"all at once", Config{Pipeline: "", Password: "x"}, "natsink: pipeline is empty: set the pipeline name\nnatsink: password is set without user"},
 	}
 	for _, tt := range tests {
