@@ -52,13 +52,13 @@ func DefaultConfig() Config {
 		HighScore:         0.5,
 		LowScore:          0.1,
 		NewTrackScore:     0.6,
-		MatchIoU:          0.2,
+		MatchIoU:          0.15,
 		LowMatchIoU:       0.4,
 		TentativeMatchIoU: 0.3,
 		MinHits:           3,
 		MaxLost:           time.Second,
 		TentativeMaxLost:  300 * time.Millisecond,
-		MotionNoise:       1,
+		MotionNoise:       0.3,
 		MeasurementNoise:  0.05,
 	}
 }
