@@ -22,8 +22,11 @@ mkdir -p "$TP/cache" models bin
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------
-APT_PKGS=(libopencv-dev opencv-doc ffmpeg build-essential pkg-config
-  libx264-dev libvpx-dev nats-server chromium nodejs npm
+# --runtime (the Dockerfile) installs only what building and running need; the
+# default also installs the real parts the tests use.
+RUNTIME_ONLY=; [ "${1:-}" = --runtime ] && RUNTIME_ONLY=1
+APT_PKGS=(libopencv-dev build-essential pkg-config libvpx-dev libx264-dev nodejs npm ca-certificates)
+[ -n "$RUNTIME_ONLY" ] || APT_PKGS+=(opencv-doc ffmpeg nats-server chromium
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi)
 missing=()
@@ -69,6 +72,7 @@ ln -sf "../onnxruntime-node/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1" "$T
 #   tools/tfjs-ref: TF.js itself, the reference the model import is checked against.
 #   tools/browser-test: playwright-core driving Debian's chromium (no browser download).
 for tool in tools/tfjs-ref tools/browser-test; do
+  [ -n "$RUNTIME_ONLY" ] && break
   if [ -f "$tool/package-lock.json" ] && { [ ! -f "$tool/node_modules/.ok" ] || [ "$tool/package-lock.json" -nt "$tool/node_modules/.ok" ]; }; then
     log "npm ci $tool"
     (cd "$tool" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund >/dev/null && touch node_modules/.ok)

@@ -2,12 +2,280 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/osprey-vision/osprey/analytics"
+	"github.com/osprey-vision/osprey/app"
+	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/stages"
+	"github.com/osprey-vision/osprey/track"
 )
 
-// cmdBench is being built; see the issue tracker.
+// cmdBench runs a pipeline offline on its first stream and compares its
+// throughput, in one run, with two baselines on the same frames and threads:
+// the bare detector on pre-decoded frames, and a naive sequential loop
+// (read -> preprocess -> infer -> track -> write).
 func cmdBench(ctx context.Context, args []string) int {
-	fmt.Fprintln(os.Stderr, "pipeline bench: not built yet")
-	return 1
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	frames := fs.Int("frames", 300, "frames to process per stream")
+	skipNaive := fs.Bool("no-naive", false, "skip the naive sequential baseline")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	jsonOut := fs.Bool("json", false, "print the results as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: pipeline bench [flags] pipelines/demo.yaml")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 || *frames < 1 {
+		fs.Usage()
+		return 2
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline bench:", err)
+		return 2
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	offline(cfg)
+	res, err := runBench(ctx, cfg, *frames, !*skipNaive, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pipeline bench: %s: %v\n", fs.Arg(0), err)
+		return 1
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+		return 0
+	}
+	res.print(os.Stdout)
+	return 0
 }
+
+// offline turns a pipeline into an offline run: files read as fast as
+// possible, once, every frame processed (block queues, no budget).
+func offline(cfg *config.Pipeline) {
+	cfg.Mode = config.Offline
+	cfg.LatencyBudget = 0
+	for i := range cfg.Streams {
+		cfg.Streams[i].Loop = false
+		cfg.Streams[i].Realtime = false
+	}
+}
+
+// benchResult is what bench measures.
+type benchResult struct {
+	Frames      int                   `json:"frames"`
+	Streams     int                   `json:"streams"`
+	Provider    string                `json:"provider"`
+	Threads     int                   `json:"threads"`
+	Batch       int                   `json:"batch"`
+	PipelineFPS float64               `json:"pipeline_fps"`
+	BareFPS     float64               `json:"bare_inference_fps"`
+	NaiveFPS    float64               `json:"naive_fps,omitempty"`
+	RatioBare   float64               `json:"ratio_pipeline_bare"`
+	RatioNaive  float64               `json:"ratio_pipeline_naive,omitempty"`
+	E2EP50ms    float64               `json:"e2e_p50_ms"`
+	E2EP99ms    float64               `json:"e2e_p99_ms"`
+	Stages      map[string][2]float64 `json:"stages_mean_p99_ms"`
+	stageNames  []string
+}
+
+func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *slog.Logger) (*benchResult, error) {
+	res := &benchResult{Streams: len(cfg.Streams), Threads: cfg.Model.Threads, Batch: cfg.Detect.Batch, Stages: map[string][2]float64{}}
+
+	// 1. The pipeline, offline, sinks off, counting frames out.
+	var out atomic.Int64
+	a, err := app.New(cfg, lg, app.Options{MaxFrames: n, NoSinks: true,
+		ExtraSinks: []stages.SinkSpec{{Name: "count", Sink: countSink{&out}, In: stages.Link{Size: 8, Policy: stages.Block}}}})
+	if err != nil {
+		return nil, err
+	}
+	res.Provider = a.Detector().Provider()
+	t0 := time.Now()
+	if err := a.Run(ctx); err != nil {
+		return nil, err
+	}
+	took := time.Since(t0)
+	res.Frames = int(out.Load())
+	if res.Frames == 0 {
+		return nil, errors.New("the pipeline produced no frames: check the streams")
+	}
+	res.PipelineFPS = float64(res.Frames) / took.Seconds()
+	snap := a.Metrics.Snapshot()
+	for _, name := range snap.StageNames() {
+		s := snap.Stages[name]
+		res.Stages[name] = [2]float64{s.Mean, s.P99}
+		res.stageNames = append(res.stageNames, name)
+	}
+	var e2e []float64
+	for _, s := range snap.Streams {
+		e2e = append(e2e, s.E2EP50, s.E2EP99)
+	}
+	if len(e2e) >= 2 {
+		res.E2EP50ms, res.E2EP99ms = e2e[0], e2e[1]
+	}
+
+	// Baselines run on the first stream's frames with the same model settings.
+	icfg := cfg.InferConfig()
+	icfg.Path = cfg.ModelPath()
+	det, err := infer.Open(icfg, lg)
+	if err != nil {
+		return nil, err
+	}
+	defer det.Close()
+	perStream := res.Frames / len(cfg.Streams)
+	bare, err := bareInference(ctx, det, cfg.Streams[0], perStream, max(cfg.Detect.Batch, 1))
+	if err != nil {
+		return nil, fmt.Errorf("bare inference baseline: %w", err)
+	}
+	res.BareFPS = bare
+	res.RatioBare = res.PipelineFPS / res.BareFPS
+	if naive {
+		nv, err := naiveLoop(ctx, det, cfg, perStream)
+		if err != nil {
+			return nil, fmt.Errorf("naive baseline: %w", err)
+		}
+		res.NaiveFPS = nv
+		res.RatioNaive = res.PipelineFPS / res.NaiveFPS
+	}
+	return res, nil
+}
+
+// bareInference decodes and preprocesses n frames first (not timed), then
+// times the detector alone over them in batches.
+func bareInference(ctx context.Context, det *infer.Detector, sc capture.Config, n, batch int) (float64, error) {
+	src, err := capture.New(sc, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := src.Connect(ctx); err != nil {
+		return 0, err
+	}
+	pool := det.NewInputPool()
+	var inputs []*infer.Input
+	defer func() {
+		for _, in := range inputs {
+			in.Release()
+		}
+	}()
+	for len(inputs) < n {
+		f, err := src.Read(ctx)
+		if err != nil {
+			break
+		}
+		in := pool.Get()
+		err = det.Preprocess(f.Image, in)
+		f.Release()
+		if err != nil {
+			in.Release()
+			return 0, err
+		}
+		inputs = append(inputs, in)
+	}
+	_ = src.Close(ctx)
+	if len(inputs) == 0 {
+		return 0, errors.New("no frames decoded")
+	}
+	t0 := time.Now()
+	for i := 0; i < len(inputs); i += batch {
+		if _, err := det.Detect(ctx, inputs[i:min(i+batch, len(inputs))]); err != nil {
+			return 0, err
+		}
+	}
+	return float64(len(inputs)) / time.Since(t0).Seconds(), nil
+}
+
+// naiveLoop is what a first attempt looks like: one frame at a time, each
+// step waiting for the previous one, with the same libraries.
+func naiveLoop(ctx context.Context, det *infer.Detector, cfg *config.Pipeline, n int) (float64, error) {
+	sc := cfg.Streams[0]
+	src, err := capture.New(sc, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := src.Connect(ctx); err != nil {
+		return 0, err
+	}
+	defer src.Close(ctx)
+	pool := det.NewInputPool()
+	tr := track.New(cfg.Track)
+	eng := analytics.New(cfg.AnalyticsConfig(), cfg.Name, sc.ID)
+	enc := json.NewEncoder(io.Discard)
+	done := 0
+	t0 := time.Now()
+	for done < n {
+		f, err := src.Read(ctx)
+		if err != nil {
+			break
+		}
+		in := pool.Get()
+		if err := det.Preprocess(f.Image, in); err != nil {
+			in.Release()
+			f.Release()
+			return 0, err
+		}
+		dets, err := det.Detect(ctx, []*infer.Input{in})
+		in.Release()
+		if err != nil {
+			f.Release()
+			return 0, err
+		}
+		tds := make([]track.Detection, len(dets[0]))
+		for i, d := range dets[0] {
+			tds[i] = track.Detection{Box: d.Box, ClassID: d.ClassID, Label: d.Label, Score: float64(d.Confidence)}
+		}
+		up := tr.Update(tds, f.Captured, true)
+		for _, e := range eng.Update(up.Tracks, up.Started, up.Ended, f.Width, f.Height, f.Seq, f.Captured) {
+			_ = enc.Encode(e)
+		}
+		f.Release()
+		done++
+	}
+	if done == 0 {
+		return 0, errors.New("no frames decoded")
+	}
+	return float64(done) / time.Since(t0).Seconds(), nil
+}
+
+func (r *benchResult) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "frames\t%d (%d stream(s)), provider %s, threads %d, batch %d\n", r.Frames, r.Streams, r.Provider, r.Threads, r.Batch)
+	fmt.Fprintf(tw, "pipeline\t%.1f fps\te2e p50 %.1f ms, p99 %.1f ms\n", r.PipelineFPS, r.E2EP50ms, r.E2EP99ms)
+	for _, name := range r.stageNames {
+		s := r.Stages[name]
+		fmt.Fprintf(tw, "  stage %s\tmean %.2f ms\tp99 %.2f ms\n", name, s[0], s[1])
+	}
+	fmt.Fprintf(tw, "bare inference\t%.1f fps\tpipeline/bare = %.2f\n", r.BareFPS, r.RatioBare)
+	if r.NaiveFPS > 0 {
+		fmt.Fprintf(tw, "naive loop\t%.1f fps\tpipeline/naive = %.2f\n", r.NaiveFPS, r.RatioNaive)
+	}
+	_ = tw.Flush()
+}
+
+// countSink counts the frames that reach the end of the pipeline.
+type countSink struct{ n *atomic.Int64 }
+
+func (c countSink) Connect(context.Context) error { return nil }
+func (c countSink) Write(context.Context, *stages.Frame) error {
+	c.n.Add(1)
+	return nil
+}
+func (c countSink) Close(context.Context) error { return nil }
