@@ -36,7 +36,7 @@ type browserResult struct {
 // connects over WHEP, decodes the video and draws boxes from the metadata.
 // OSPREY_PREVIEW_SECONDS sets how long it watches (default 8; use 30 to
 // measure latency), OSPREY_PREVIEW_SCREENSHOT where the screenshot goes and
-// OSPREY_PREVIEW_CODEC the codec (vp8 by default, or h264).
+// OSPREY_PREVIEW_CODEC the codec (h264 by default, or vp8).
 func TestChromiumEndToEnd(t *testing.T) {
 	const chromium = "/usr/bin/chromium"
 	tool, _ := filepath.Abs("../../tools/browser-test")

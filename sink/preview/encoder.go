@@ -4,12 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"io"
 
-	"github.com/pion/mediadevices/pkg/codec"
-	"github.com/pion/mediadevices/pkg/codec/x264"
-	"github.com/pion/mediadevices/pkg/io/video"
-	"github.com/pion/mediadevices/pkg/prop"
 	"gocv.io/x/gocv"
 )
 
@@ -24,71 +19,18 @@ type encoder interface {
 	Close() error
 }
 
-// newEncoder builds the configured encoder for w x h pictures: libvpx
-// directly for VP8, libx264 through pion/mediadevices for H.264.
+// newEncoder builds the configured encoder for w x h pictures. Both libvpx
+// and libx264 are driven directly (cgo) so speed, threads and logging are
+// the sink's to set.
 func newEncoder(cfg Config, w, h int) (encoder, error) {
-	var builder codec.VideoEncoderBuilder
 	switch cfg.Codec {
 	case CodecVP8:
 		return newVP8Encoder(cfg, w, h)
 	case CodecH264:
-		p, err := x264.NewParams()
-		if err != nil {
-			return nil, fmt.Errorf("preview: libx264 params: %w", err)
-		}
-		p.BitRate = cfg.Bitrate
-		p.KeyFrameInterval = cfg.KeyframeInterval
-		p.Preset = x264.PresetUltrafast
-		builder = &p
-	default:
-		return nil, fmt.Errorf("preview: codec %q is not supported: use vp8 or h264", cfg.Codec)
+		return newH264Encoder(cfg, w, h)
 	}
-	e := &mdEncoder{}
-	rc, err := builder.BuildVideoEncoder(video.ReaderFunc(e.read), prop.Media{
-		Video: prop.Video{Width: w, Height: h, FrameRate: float32(cfg.MaxFPS)},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("preview: open %s encoder for %dx%d: %w", cfg.Codec, w, h, err)
-	}
-	e.rc = rc
-	return e, nil
+	return nil, fmt.Errorf("preview: codec %q is not supported: use h264 or vp8", cfg.Codec)
 }
-
-// mdEncoder adapts a pion/mediadevices encoder, which pulls pictures from a
-// reader, to push-style Encode calls: Encode parks the picture where the
-// reader finds it and then asks the encoder to read.
-type mdEncoder struct {
-	rc  codec.ReadCloser
-	cur *image.YCbCr
-}
-
-func (e *mdEncoder) read() (image.Image, func(), error) {
-	if e.cur == nil {
-		return nil, func() {}, io.EOF
-	}
-	img := e.cur
-	e.cur = nil
-	return img, func() {}, nil
-}
-
-func (e *mdEncoder) Encode(img *image.YCbCr) ([]byte, error) {
-	e.cur = img
-	b, release, err := e.rc.Read()
-	if err != nil {
-		return nil, fmt.Errorf("preview: encode: %w", err)
-	}
-	out := append([]byte(nil), b...)
-	release()
-	return out, nil
-}
-
-func (e *mdEncoder) ForceKeyFrame() {
-	if kf, ok := e.rc.Controller().(codec.KeyFrameController); ok {
-		_ = kf.ForceKeyFrame()
-	}
-}
-
-func (e *mdEncoder) Close() error { return e.rc.Close() }
 
 // i420 converts BGR Mats to I420 pictures of a fixed (even) size, scaling
 // first when the source is larger. Buffers are reused across frames; the

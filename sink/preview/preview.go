@@ -1,5 +1,5 @@
 // Package preview is Osprey's live preview sink: each stream's frames are
-// encoded once (VP8 or H.264) and sent over WebRTC to any number of browser
+// encoded once (H.264 or VP8) and sent over WebRTC to any number of browser
 // viewers, with per-frame metadata (boxes, track IDs, zones, lines) on a
 // DataChannel so the page draws the overlay in sync with the video. An MJPEG
 // endpoint with boxes drawn server-side serves clients without WebRTC.
