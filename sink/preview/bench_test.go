@@ -30,7 +30,7 @@ func BenchmarkEncode(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				au, err := enc.Encode(img)
+				au, err := enc.(yuvEncoder).Encode(img)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -36,7 +36,8 @@ type browserResult struct {
 // connects over WHEP, decodes the video and draws boxes from the metadata.
 // OSPREY_PREVIEW_SECONDS sets how long it watches (default 8; use 30 to
 // measure latency), OSPREY_PREVIEW_SCREENSHOT where the screenshot goes and
-// OSPREY_PREVIEW_CODEC the codec (h264 by default, or vp8).
+// OSPREY_PREVIEW_CODEC the codec (h264 by default, or vp8), and
+// OSPREY_PREVIEW_GSTREAMER a GStreamer encoder to use instead of libx264/libvpx.
 func TestChromiumEndToEnd(t *testing.T) {
 	const chromium = "/usr/bin/chromium"
 	tool, _ := filepath.Abs("../../tools/browser-test")
@@ -65,6 +66,7 @@ func TestChromiumEndToEnd(t *testing.T) {
 	if codec := os.Getenv("OSPREY_PREVIEW_CODEC"); codec != "" {
 		cfg.Codec = codec
 	}
+	cfg.GStreamerEncoder = os.Getenv("OSPREY_PREVIEW_GSTREAMER")
 	s, base := startSink(t, cfg)
 	_ = s.SetOverlays("lobby",
 		[]Zone{{Name: "entrance", Polygon: []geom.Point{{X: 0.05, Y: 0.55}, {X: 0.45, Y: 0.55}, {X: 0.45, Y: 0.95}, {X: 0.05, Y: 0.95}}}},

@@ -46,6 +46,13 @@ type Config struct {
 	VP8Speed int `yaml:"vp8_speed"`
 	// EncoderThreads is how many threads the encoder may use (1..8).
 	EncoderThreads int `yaml:"encoder_threads"`
+	// GStreamerEncoder, when set, encodes with this GStreamer pipeline
+	// segment (raw I420 in, Codec out) through OpenCV instead of libx264 or
+	// libvpx: how a hardware encoder is reached, e.g. on Jetson
+	// "nvvidconv ! video/x-raw(memory:NVMM),format=I420 ! nvv4l2h264enc
+	// insert-sps-pps=true iframeinterval=30 idrinterval=30 bitrate=2000000".
+	// Set its key-frame interval short: a new viewer waits for a key frame.
+	GStreamerEncoder string `yaml:"gstreamer_encoder"`
 	// MJPEGQuality is the JPEG quality (1-100) of the MJPEG fallback.
 	MJPEGQuality int `yaml:"mjpeg_quality"`
 	// ICE lists STUN/TURN servers. None by default: host candidates only,
@@ -121,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.EncoderThreads < 1 || c.EncoderThreads > 8 {
 		bad("encoder_threads %d is out of range: use 1 to 8", c.EncoderThreads)
+	}
+	if strings.ContainsAny(c.GStreamerEncoder, "\"'") || strings.Contains(c.GStreamerEncoder, "appsrc") || strings.Contains(c.GStreamerEncoder, "sink") {
+		bad("gstreamer_encoder %q must be only the encoder part (no quotes, appsrc or sink): the sink adds appsrc, payloader and udpsink", c.GStreamerEncoder)
 	}
 	if c.MJPEGQuality < 1 || c.MJPEGQuality > 100 {
 		bad("mjpeg_quality %d is out of range: use 1 to 100", c.MJPEGQuality)

@@ -8,21 +8,35 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// encoder turns I420 pictures into one compressed access unit each. It is
-// used from one goroutine (the stream's encode loop) except ForceKeyFrame,
-// which viewers call when they join or send a PLI.
+// encoder turns pictures into one compressed access unit each. It is used
+// only from the stream's encode loop goroutine. Each implementation also
+// implements yuvEncoder or matEncoder.
 type encoder interface {
-	// Encode compresses img, which must have the size given at creation.
-	Encode(img *image.YCbCr) ([]byte, error)
-	// ForceKeyFrame makes the next Encode produce a key frame.
+	// ForceKeyFrame makes the next picture a key frame (a viewer joined or
+	// sent a picture-loss indication).
 	ForceKeyFrame()
 	Close() error
 }
 
+// yuvEncoder encodes I420 pictures of the size given at creation.
+type yuvEncoder interface {
+	encoder
+	Encode(img *image.YCbCr) ([]byte, error)
+}
+
+// matEncoder encodes BGR frames itself (scaling them as needed).
+type matEncoder interface {
+	encoder
+	EncodeMat(m gocv.Mat) ([]byte, error)
+}
+
 // newEncoder builds the configured encoder for w x h pictures. Both libvpx
 // and libx264 are driven directly (cgo) so speed, threads and logging are
-// the sink's to set.
+// the sink's to set; gstreamer_encoder selects a GStreamer element instead.
 func newEncoder(cfg Config, w, h int) (encoder, error) {
+	if cfg.GStreamerEncoder != "" {
+		return newGstEncoder(cfg, w, h)
+	}
 	switch cfg.Codec {
 	case CodecVP8:
 		return newVP8Encoder(cfg, w, h)

@@ -66,6 +66,7 @@ func TestValidate(t *testing.T) {
 		{"listen", func(c *Config) { c.Listen = "8080" }, `preview: listen "8080" is not host:port (e.g. 127.0.0.1:8080): address 8080: missing port in address`},
 		{"bitrate", func(c *Config) { c.Bitrate = 10 }, "preview: bitrate 10 is out of range: use 50000 to 50000000 bits per second"},
 		{"max_width", func(c *Config) { c.MaxWidth = -1 }, "preview: max_width -1 is out of range: use 0 (no cap) or 2 to 8192"},
+		{"gstreamer", func(c *Config) { c.GStreamerEncoder = "x264enc ! fakesink" }, `preview: gstreamer_encoder "x264enc ! fakesink" must be only the encoder part (no quotes, appsrc or sink): the sink adds appsrc, payloader and udpsink`},
 		{"max_fps", func(c *Config) { c.MaxFPS = 1000 }, "preview: max_fps 1000 is out of range: use 0 (no cap) to 240"},
 		{"stun url", func(c *Config) { c.ICE.Servers = []ICEServer{{URLs: []string{"http://x"}}} }, `preview: ice.servers[0].urls[0] "http://x" is not a stun:, stuns:, turn: or turns: URL`},
 		{"turn creds", func(c *Config) { c.ICE.Servers = []ICEServer{{URLs: []string{"turn:10.0.0.1:3478"}}} }, "preview: ice.servers[0] is a TURN server and needs username and credential"},
@@ -317,15 +318,23 @@ func (v *pionViewer) matched() (meta, frames, match int) {
 
 func TestViewerGetsVideoAndMatchingMetadata(t *testing.T) {
 	for _, codec := range []string{CodecVP8, CodecH264} {
-		t.Run(codec, func(t *testing.T) { testViewer(t, codec) })
+		t.Run(codec, func(t *testing.T) { testViewer(t, codec, "") })
 	}
+	// GStreamer encoders through OpenCV, the path to hardware encoders.
+	t.Run("gstreamer-x264enc", func(t *testing.T) {
+		testViewer(t, CodecH264, "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=1500")
+	})
+	t.Run("gstreamer-vp8enc", func(t *testing.T) {
+		testViewer(t, CodecVP8, "vp8enc deadline=1 cpu-used=8 keyframe-max-dist=30 target-bitrate=1500000")
+	})
 }
 
-func testViewer(t *testing.T, codec string) {
+func testViewer(t *testing.T, codec, gst string) {
 	c := loadClip(t)
 	matcheck.Leaks(t)
 	cfg := testConfig()
 	cfg.Codec = codec
+	cfg.GStreamerEncoder = gst
 	s, base := startSink(t, cfg)
 	zones := []Zone{{Name: "door", Polygon: []geom.Point{{X: 0.1, Y: 0.5}, {X: 0.5, Y: 0.5}, {X: 0.5, Y: 1}}}}
 	lines := []Line{{Name: "gate", From: geom.Point{X: 0.2, Y: 0.6}, To: geom.Point{X: 0.8, Y: 0.6}}}

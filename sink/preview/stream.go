@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -199,13 +200,13 @@ func (st *stream) encodeLoop(ctx context.Context) {
 		if t0.IsZero() {
 			t0 = f.Captured
 		}
+		var err error
 		w, h := fitSize(f.Width, f.Height, st.cfg.MaxWidth, st.cfg.MaxHeight)
 		if enc == nil || w != encW || h != encH {
 			if enc != nil {
 				_ = enc.Close()
 				conv.Close()
 			}
-			var err error
 			enc, err = newEncoder(st.cfg, w, h)
 			if err != nil {
 				st.log.Warn("preview: cannot open encoder", "stream", st.id, "err", err)
@@ -225,10 +226,15 @@ func (st *stream) encodeLoop(ctx context.Context) {
 			enc.ForceKeyFrame()
 		}
 		start := time.Now()
-		img, err := conv.Convert(f.Image)
 		var au []byte
-		if err == nil {
-			au, err = enc.Encode(img)
+		switch e := enc.(type) {
+		case matEncoder:
+			au, err = e.EncodeMat(f.Image)
+		case yuvEncoder:
+			var img *image.YCbCr
+			if img, err = conv.Convert(f.Image); err == nil {
+				au, err = e.Encode(img)
+			}
 		}
 		if err != nil {
 			st.stats.drop(dropEncodeError, 1)
