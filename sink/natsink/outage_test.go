@@ -32,15 +32,24 @@ func serverPort(srv *server.Server) int { return srv.Addr().(*net.TCPAddr).Port 
 // during the outage, the server restarts with the same store dir: every event
 // is in the stream exactly once, in creation order.
 func TestOutageJetStream(t *testing.T) {
-	outage := envDuration(outageEnv, 3*time.Second)
+	t.Run("spool", func(t *testing.T) { testOutage(t, envDuration(outageEnv, 3*time.Second), true) })
+	// Spool off: the memory queue carries events through an outage too (but
+	// not through a crash).
+	t.Run("memory", func(t *testing.T) { testOutage(t, time.Second, false) })
+}
+
+func testOutage(t *testing.T, outage time.Duration, onDisk bool) {
 	store := t.TempDir()
 	srv := runServer(t, &server.Options{StoreDir: store})
 	port := serverPort(srv)
 	url := srv.ClientURL()
 
-	s := newSink(t, Config{URL: url, Pipeline: "lobby", PublishTimeout: time.Second,
-		JetStream: &JetStreamConfig{Stream: "OUTAGE", Create: true},
-		Spool:     SpoolConfig{Dir: t.TempDir()}})
+	cfg := Config{URL: url, Pipeline: "lobby", PublishTimeout: time.Second,
+		JetStream: &JetStreamConfig{Stream: "OUTAGE", Create: true}}
+	if onDisk {
+		cfg.Spool.Dir = t.TempDir()
+	}
+	s := newSink(t, cfg)
 
 	var (
 		mu      sync.Mutex
@@ -88,8 +97,8 @@ func TestOutageJetStream(t *testing.T) {
 	stored := streamIDs(t, srv2.ClientURL(), "OUTAGE")
 	checkExactlyOnce(t, created, stored)
 	st := s.Stats()
-	t.Logf("outage %v: created %d (before %d, during outage %d, after %d), stored %d, dropped %d",
-		outage, len(created), counts["before"], counts["outage"], counts["after"], len(stored), st.Dropped)
+	t.Logf("spool on disk %v, outage %v: created %d (before %d, during outage %d, after %d), stored %d, dropped %d",
+		onDisk, outage, len(created), counts["before"], counts["outage"], counts["after"], len(stored), st.Dropped)
 	if counts["outage"] == 0 || st.Dropped != 0 {
 		t.Fatalf("no events created during the outage or some dropped: %+v", st)
 	}
