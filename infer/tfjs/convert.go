@@ -195,7 +195,7 @@ func ConvertModel(m *Model, opts Options) (*onnx.ModelProto, error) {
 	c.vals[canonRef(opts.Input)] = &value{name: opts.InputName, shape: opts.InputShape}
 	for _, name := range order {
 		n := m.Nodes[name]
-		outs, err := c.convertNode(n)
+		outs, err := c.safeConvertNode(n)
 		if err != nil {
 			var ne *nodeError
 			if errors.As(err, &ne) {
@@ -212,6 +212,17 @@ func ConvertModel(m *Model, opts Options) (*onnx.ModelProto, error) {
 		}
 	}
 	return c.finish()
+}
+
+// safeConvertNode turns a panic on malformed input (an index the checks
+// missed) into an error naming the node, so bad files never crash the CLI.
+func (c *converter) safeConvertNode(n *Node) (outs []*value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			outs, err = nil, fmt.Errorf("malformed node: %v", r)
+		}
+	}()
+	return c.convertNode(n)
 }
 
 type nodeError struct {
@@ -546,6 +557,9 @@ func resolveReshape(in []int64, target []float64) ([]int64, error) {
 			}
 			infer = i
 			continue
+		}
+		if v < 0 && !isSym(v) {
+			return nil, fmt.Errorf("reshape target %v has a negative size", target)
 		}
 		out[i] = dimOf(v)
 	}

@@ -195,6 +195,9 @@ func decodeWeight(w weightSpec, data []byte) (*Tensor, int, error) {
 		if d < 0 {
 			return nil, 0, fmt.Errorf("weight %q has negative dimension in %v", w.Name, w.Shape)
 		}
+		if d > 0 && n > int64(len(data))/d {
+			return nil, 0, fmt.Errorf("weight %q with shape %v is larger than the shards", w.Name, w.Shape)
+		}
 		n *= d
 	}
 	var dt DType
@@ -206,7 +209,6 @@ func decodeWeight(w weightSpec, data []byte) (*Tensor, int, error) {
 	default:
 		return nil, 0, fmt.Errorf("weight %q has dtype %q: only float32 and int32 are supported", w.Name, w.Dtype)
 	}
-	t := &Tensor{DType: dt, Shape: append([]int64{}, w.Shape...), Data: make([]float64, n)}
 	size := 4
 	qd := ""
 	if w.Quantization != nil {
@@ -227,6 +229,7 @@ func decodeWeight(w weightSpec, data []byte) (*Tensor, int, error) {
 	if len(data) < need {
 		return nil, 0, fmt.Errorf("weight %q needs %d bytes but the shards end after %d: a shard is truncated", w.Name, need, len(data))
 	}
+	t := &Tensor{DType: dt, Shape: append([]int64{}, w.Shape...), Data: make([]float64, n)}
 	for i := range t.Data {
 		var v float64
 		switch {

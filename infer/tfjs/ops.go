@@ -21,6 +21,9 @@ func (c *converter) convertNode(n *Node) ([]*value, error) {
 		}
 		ins = append(ins, v)
 	}
+	if need := minInputs[n.Op]; len(ins) < need {
+		return nil, fmt.Errorf("expects at least %d inputs, has %d", need, len(ins))
+	}
 	one := func(v *value, err error) ([]*value, error) {
 		if err != nil {
 			return nil, err
@@ -89,6 +92,14 @@ func (c *converter) convertNode(n *Node) ([]*value, error) {
 		return one(c.tile(n, ins))
 	}
 	return nil, fmt.Errorf("op %q %w", n.Op, ErrUnsupportedOp)
+}
+
+// minInputs is the number of data inputs each op reads unconditionally.
+var minInputs = map[string]int{
+	"Identity": 1, "StopGradient": 1, "Snapshot": 1, "AddN": 1,
+	"Relu6": 1, "Relu": 1, "Sigmoid": 1, "Exp": 1, "Tanh": 1, "Neg": 1, "Sqrt": 1, "Rsqrt": 1,
+	"Conv2D": 2, "DepthwiseConv2dNative": 2, "Shape": 1, "Reshape": 2, "ExpandDims": 2,
+	"Squeeze": 1, "ConcatV2": 2, "Pack": 1, "Unpack": 1, "Transpose": 2, "Tile": 2,
 }
 
 // baseName reserves nothing; it returns the readable base for a node's
@@ -633,10 +644,12 @@ func (c *converter) transpose(n *Node, ins []*value) (*value, error) {
 		return nil, fmt.Errorf("perm %v does not match rank %d", perm, len(x.shape))
 	}
 	shape := make([]int64, len(perm))
+	seen := map[int64]bool{}
 	for i, p := range perm {
-		if p < 0 || p >= int64(len(perm)) {
+		if p < 0 || p >= int64(len(perm)) || seen[p] {
 			return nil, fmt.Errorf("bad perm %v", perm)
 		}
+		seen[p] = true
 		shape[i] = x.shape[p]
 	}
 	if x.k != nil {
@@ -920,6 +933,9 @@ func (c *converter) tile(n *Node, ins []*value) (*value, error) {
 	shape := make([]int64, len(x.shape))
 	dynamic := false
 	for i, d := range x.shape {
+		if k.Data[i] < 0 && !isSym(k.Data[i]) {
+			return nil, fmt.Errorf("negative multiple %v", k.Data[i])
+		}
 		m := dimOf(k.Data[i])
 		switch {
 		case m < 0 && d == 1:

@@ -81,6 +81,9 @@ func stridesOf(shape []int64) []int64 {
 // flat offset of the input element to copy.
 func build(dt DType, shape []int64, src []float64, offset func(idx []int64) int64) *Tensor {
 	n := numel(shape)
+	if n < 0 || n > maxFold {
+		panic(fmt.Sprintf("folded constant of shape %v is too large", shape))
+	}
 	out := &Tensor{DType: dt, Shape: append([]int64{}, shape...), Data: make([]float64, n)}
 	idx := make([]int64, len(shape))
 	for i := int64(0); i < n; i++ {
@@ -95,6 +98,10 @@ func build(dt DType, shape []int64, src []float64, offset func(idx []int64) int6
 	}
 	return out
 }
+
+// maxFold bounds the size of a constant folded in Go (64 Mi elements):
+// larger results mean a malformed graph.
+const maxFold = 1 << 26
 
 // broadcastShape applies NumPy/TF broadcasting to two shapes whose
 // dimensions may be symbolic (negative).
@@ -150,6 +157,9 @@ func binaryT(a, b *Tensor, f func(x, y float64) float64) (*Tensor, error) {
 	}
 	sa, sb := bstrides(a.Shape, len(shape)), bstrides(b.Shape, len(shape))
 	n := numel(shape)
+	if n > maxFold {
+		return nil, fmt.Errorf("folded constant of shape %v is too large", shape)
+	}
 	out := &Tensor{DType: a.DType, Shape: shape, Data: make([]float64, n)}
 	idx := make([]int64, len(shape))
 	for i := int64(0); i < n; i++ {
