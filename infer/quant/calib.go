@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -165,25 +166,50 @@ func percentileRange(st *tensorStats, pct float64) Range {
 	return Range{binEdge(st, lo), binEdge(st, hi)}
 }
 
-// entropyRange keeps the low end (most activations here follow ReLU/ReLU6,
-// so the low end is 0) and searches the high threshold minimising
-// KL(P || Q), where Q is P squeezed into 255 levels (TensorRT-style).
+// entropyRange clips each side of zero separately at the threshold that
+// minimises KL(P || Q), where P is that side's histogram with the clipped
+// outliers folded into its last bin and Q is the unclipped histogram
+// squeezed into the side's share of the 255 levels (TensorRT-style). Most
+// activations here follow ReLU/ReLU6, so usually only the high side counts.
 func entropyRange(st *tensorStats) Range {
 	if st.max <= st.min {
 		return Range{st.min, st.max}
 	}
-	const levels = 255
-	best, bestKL := histBins, math.Inf(1)
-	for t := levels; t <= histBins; t += 16 {
+	z := 0 // first bin at or above zero
+	if st.min < 0 {
+		z = min(int(float64(-st.min)/float64(st.max-st.min)*histBins), histBins)
+	}
+	pos := slices.Clone(st.hist[z:])
+	neg := slices.Clone(st.hist[:z])
+	slices.Reverse(neg)
+	levels := 255
+	if len(pos) > 0 && len(neg) > 0 {
+		levels = 128
+	}
+	r := Range{st.min, st.max}
+	if len(pos) > levels {
+		r.Max = binEdge(st, z+klThreshold(pos, levels))
+	}
+	if len(neg) > levels {
+		r.Min = binEdge(st, z-klThreshold(neg, levels))
+	}
+	return r
+}
+
+// klThreshold returns how many bins of hist (counted from zero outwards)
+// to keep.
+func klThreshold(hist []float64, levels int) int {
+	best, bestKL := len(hist), math.Inf(1)
+	for t := levels; t <= len(hist); t += 16 {
 		p := make([]float64, t)
-		copy(p, st.hist[:t])
-		for _, c := range st.hist[t:] {
+		copy(p, hist[:t])
+		for _, c := range hist[t:] {
 			p[t-1] += c // outliers clip onto the last bin
 		}
-		// q is the unclipped histogram squeezed into 255 levels, so clipping
-		// outliers onto p's last bin costs divergence.
+		// q is the unclipped histogram squeezed into the levels, so
+		// clipping outliers onto p's last bin costs divergence.
 		q := make([]float64, t)
-		per := float64(t) / levels
+		per := float64(t) / float64(levels)
 		for l := 0; l < levels; l++ {
 			a, b := int(float64(l)*per), int(float64(l+1)*per)
 			if l == levels-1 {
@@ -192,13 +218,13 @@ func entropyRange(st *tensorStats) Range {
 			var sum float64
 			nz := 0
 			for i := a; i < b; i++ {
-				sum += st.hist[i]
-				if st.hist[i] > 0 {
+				sum += hist[i]
+				if hist[i] > 0 {
 					nz++
 				}
 			}
 			for i := a; i < b; i++ {
-				if st.hist[i] > 0 {
+				if hist[i] > 0 {
 					q[i] = sum / float64(nz)
 				}
 			}
@@ -207,7 +233,7 @@ func entropyRange(st *tensorStats) Range {
 			best, bestKL = t, kl
 		}
 	}
-	return Range{st.min, binEdge(st, best)}
+	return best
 }
 
 func klDiv(p, q []float64) float64 {

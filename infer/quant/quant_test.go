@@ -142,6 +142,18 @@ func TestCalibrationRanges(t *testing.T) {
 	if r := entropyRange(st); r.Max > 12.5 || r.Max < 0.9 {
 		t.Fatalf("entropy range %v, want the outlier clipped and [0,1) kept", r)
 	}
+	// Signed: [-1,1) plus an outlier at 100. The negative side is kept and
+	// the positive side is clipped above 1, never below 0 (an earlier
+	// version measured thresholds from the minimum and zeroed the SSD).
+	st = &tensorStats{min: -1, max: 100, hist: make([]float64, histBins)}
+	for i := 0; i < 100000; i++ {
+		v := -1 + 2*float64(i)/100000
+		st.hist[int((v+1)/101*histBins)]++
+	}
+	st.hist[histBins-1]++
+	if r := entropyRange(st); r.Min != -1 || r.Max < 1 || r.Max > 12.5 {
+		t.Fatalf("signed entropy range %v, want [-1, 1..12.5]", r)
+	}
 	if s, zp := actQuant(Range{0.5, 2}); zp != 0 || math.Abs(float64(s)-2.0/255) > 1e-7 {
 		t.Fatalf("range not widened to include 0: scale %v zp %v", s, zp)
 	}
