@@ -154,7 +154,10 @@ func TestVtestStability(t *testing.T) {
 		}
 		evs = append(evs, en.Update(up.Tracks, up.Started, up.Ended, img.Cols(), img.Rows(), uint64(st.frames), at)...)
 		if *annotate != "" && st.frames == *annotateAt {
-			writeAnnotated(t, img, up.Tracks, *annotate)
+			c := en.Counts()
+			l, z := c.Lines["walkway"], c.Zones["junction"]
+			caption := fmt.Sprintf("frame %d  walkway in %d out %d  junction occupancy %d", st.frames, l.In, l.Out, z.Occupancy)
+			writeAnnotated(t, img, up.Tracks, caption, *annotate)
 		}
 	}
 	if *detsCache != "" && cached == nil {
@@ -210,9 +213,10 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 	return sch
 }
 
-// writeAnnotated draws the zone, the line (with its "in" side) and the
-// tracks on a copy of img and writes it as JPEG.
-func writeAnnotated(t *testing.T, img gocv.Mat, tracks []track.Track, path string) {
+// writeAnnotated draws the zone, the line (with its "in" side), the tracks
+// and a caption with the running counts on a copy of img and writes it as
+// JPEG.
+func writeAnnotated(t *testing.T, img gocv.Mat, tracks []track.Track, caption, path string) {
 	t.Helper()
 	out := img.Clone()
 	defer out.Close()
@@ -244,6 +248,8 @@ func writeAnnotated(t *testing.T, img gocv.Mat, tracks []track.Track, path strin
 		f := tk.Box.BottomCenter()
 		gocv.Circle(&out, image.Pt(int(f.X), int(f.Y)), 3, color.RGBA{255, 0, 255, 0}, -1)
 	}
+	gocv.Rectangle(&out, image.Rect(0, img.Rows()-30, img.Cols(), img.Rows()), color.RGBA{0, 0, 0, 0}, -1)
+	gocv.PutText(&out, caption, image.Pt(8, img.Rows()-9), gocv.FontHersheySimplex, 0.6, color.RGBA{255, 255, 255, 0}, 2)
 	if !gocv.IMWrite(path, out) {
 		t.Errorf("could not write %s", path)
 	}
