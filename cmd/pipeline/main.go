@@ -6,6 +6,7 @@
 //	pipeline detect --model M --format ssd --json image.jpg
 //	pipeline model import --from tfjs model.json --out model.onnx
 //	pipeline events --stream door-cam
+//	pipeline soak --duration 3m --plot docs/soak.svg pipelines/demo.yaml
 package main
 
 import (
@@ -31,6 +32,7 @@ func commands() map[string]command {
 		"detect":   {cmdDetect, "run the detector on images or a video and print or draw detections"},
 		"model":    {cmdModel, "import (TF.js -> ONNX), inspect, quantise models"},
 		"events":   {cmdEvents, "print events from NATS"},
+		"soak":     {cmdSoak, "run a pipeline at full rate for a while and check memory, fds, goroutines, Mats and latency stay flat"},
 	}
 }
 
@@ -58,7 +60,7 @@ func dispatch(ctx context.Context, args []string) int {
 
 func usage(cmds map[string]command) {
 	fmt.Fprintln(os.Stderr, "usage: pipeline <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"run", "validate", "bench", "detect", "model", "events"} {
+	for _, name := range []string{"run", "validate", "bench", "detect", "model", "events", "soak"} {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, cmds[name].summary)
 	}
 }
