@@ -43,6 +43,7 @@ type visit struct {
 type lineState struct {
 	Line
 	a, b  geom.Point
+	inv   float64 // 1 / length, for signed distances without a square root per track
 	sides map[uint64]*sideState
 	in    map[string]int
 	out   map[string]int
@@ -80,8 +81,9 @@ func New(cfg Config, pipeline, stream string) *Engine {
 		if l.Stream != stream || l.From == l.To {
 			continue
 		}
+		a, b := geom.Point{X: l.From[0], Y: l.From[1]}, geom.Point{X: l.To[0], Y: l.To[1]}
 		e.lines = append(e.lines, &lineState{
-			Line: l, a: geom.Point{X: l.From[0], Y: l.From[1]}, b: geom.Point{X: l.To[0], Y: l.To[1]},
+			Line: l, a: a, b: b, inv: 1 / math.Hypot(b.X-a.X, b.Y-a.Y),
 			sides: map[uint64]*sideState{}, in: map[string]int{}, out: map[string]int{},
 		})
 	}
@@ -222,7 +224,7 @@ func (e *Engine) leave(z *zoneState, t track.Track, at time.Time, newEvent func(
 // counts as a crossing only if the path from the last point on the old side
 // to this point passes through the segment itself, not its extension.
 func (e *Engine) cross(l *lineState, t track.Track, p geom.Point, newEvent func(event.Type, track.Track) event.Event) (event.Event, bool) {
-	d := geom.SignedDistance(l.a, l.b, p)
+	d := geom.Orient(l.a, l.b, p) * l.inv // signed distance, + on the right
 	if math.IsNaN(d) || math.Abs(d) <= e.band {
 		return event.Event{}, false
 	}
