@@ -237,9 +237,15 @@ func (e *nodeError) Error() string {
 	return fmt.Sprintf("tfjs: node %q (%s): %v", e.node, e.op, e.err)
 }
 
-// ErrUnsupportedOp is wrapped by errors for TF ops the converter cannot
-// translate (check with errors.Is).
-var ErrUnsupportedOp = errors.New("is not supported")
+// ErrUnsupportedOp matches (with errors.Is) the error for a TF op the
+// converter cannot translate.
+var ErrUnsupportedOp = errors.New("tfjs: unsupported op")
+
+type unsupportedOpError struct{ op string }
+
+func (e unsupportedOpError) Error() string { return fmt.Sprintf("op %q is not supported", e.op) }
+
+func (e unsupportedOpError) Is(target error) bool { return target == ErrUnsupportedOp }
 
 func (e *nodeError) Unwrap() error { return e.err }
 

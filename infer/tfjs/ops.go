@@ -91,7 +91,7 @@ func (c *converter) convertNode(n *Node) ([]*value, error) {
 	case "Tile":
 		return one(c.tile(n, ins))
 	}
-	return nil, fmt.Errorf("op %q %w", n.Op, ErrUnsupportedOp)
+	return nil, unsupportedOpError{n.Op}
 }
 
 // minInputs is the number of data inputs each op reads unconditionally.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -331,6 +332,9 @@ func TestErrors(t *testing.T) {
 			want := strings.ReplaceAll(c.err, "DIR", dir)
 			if err == nil || err.Error() != want {
 				t.Fatalf("error\n got: %v\nwant: %s", err, want)
+			}
+			if c.name == "unsupported op" && !errors.Is(err, ErrUnsupportedOp) {
+				t.Fatalf("%v does not match ErrUnsupportedOp", err)
 			}
 		})
 	}
