@@ -110,7 +110,9 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (*App, error) {
 	g.Stages = []stages.StageSpec{
 		{Name: "preprocess", Stage: builtin.NewPreprocess(det, a.sampling), In: cfg.Link("preprocess")},
 		{Name: "detect", Stage: detect, In: cfg.Link("detect"), BatchTimeout: cfg.Detect.BatchTimeout},
-		{Name: "track", Stage: a.track, In: cfg.Link("track")},
+		// The tracker is cheap and needs every inferred frame: a frame that got
+		// this far is tracked even if late, so no inference is wasted.
+		{Name: "track", Stage: a.track, In: cfg.Link("track"), KeepStale: true},
 	}
 
 	if !opts.NoSinks {

@@ -32,6 +32,10 @@ type StageSpec struct {
 	// BatchTimeout is how long a BatchStage waits to fill a batch after its
 	// first frame arrives.
 	BatchTimeout time.Duration
+	// KeepStale makes the stage process frames past their deadline instead of
+	// dropping them: for cheap stages whose state needs every frame that
+	// reached them (the tracker must see every inferred frame).
+	KeepStale bool
 }
 
 // SinkSpec is one sink and the queue in front of it. Event sinks (EventSink
@@ -334,8 +338,9 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 		r.runBatchStage(ctx, st, bs, in, out)
 		return
 	}
+	var est estimate
 	for f := range in.ch {
-		if f.Stale(time.Now()) {
+		if !st.KeepStale && r.late(f, est.value()) {
 			in.drop(f, ReasonStale)
 			continue
 		}
@@ -343,7 +348,9 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 		stream := f.Stream
 		t0 := time.Now()
 		outs, err := st.Stage.Process(ctx, f)
-		r.obs.StageLatency(st.Name, time.Since(t0))
+		took := time.Since(t0)
+		est.observe(took)
+		r.obs.StageLatency(st.Name, took)
 		if err != nil {
 			r.log.Warn("stage failed on a frame", "stage", st.Name, "stream", stream, "err", err)
 			in.drop(f, ReasonError)
@@ -359,6 +366,7 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 }
 
 func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in, out *queue) {
+	var est estimate
 	n := bs.BatchSize()
 	batch := make([]*Frame, 0, n)
 	timer := time.NewTimer(time.Hour)
@@ -402,11 +410,11 @@ func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage,
 				}
 			}
 		}
-		// Drop the stale ones before spending inference on them.
-		now := time.Now()
+		// Drop the frames that would be stale by the time the batch is done,
+		// before spending inference on them.
 		live := batch[:0]
 		for _, f := range batch {
-			if f.Stale(now) {
+			if !st.KeepStale && r.late(f, est.value()) {
 				in.drop(f, ReasonStale)
 				continue
 			}
@@ -419,7 +427,9 @@ func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage,
 		r.obs.BatchSize(len(live))
 		t0 := time.Now()
 		outs, err := bs.ProcessBatch(ctx, live)
-		r.obs.StageLatency(st.Name, time.Since(t0))
+		took := time.Since(t0)
+		est.observe(took)
+		r.obs.StageLatency(st.Name, took)
 		if err != nil {
 			r.log.Warn("stage failed on a batch", "stage", st.Name, "frames", len(live), "err", err)
 			for _, f := range live {
@@ -432,6 +442,34 @@ func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage,
 		}
 	}
 }
+
+// late reports whether f would miss its deadline if the stage, which
+// typically takes about est, started on it now. When the stage alone takes
+// longer than the whole budget no frame could make it; then only frames
+// already past their deadline are dropped, so the stage never starves.
+func (r *Runner) late(f *Frame, est time.Duration) bool {
+	if f.Deadline.IsZero() {
+		return false
+	}
+	if est >= r.g.Budget {
+		est = 0
+	}
+	return time.Now().Add(est).After(f.Deadline)
+}
+
+// estimate is an exponentially weighted moving average of a stage's call
+// time, used to drop frames that would finish past their deadline.
+type estimate struct{ avg time.Duration }
+
+func (e *estimate) observe(d time.Duration) {
+	if e.avg == 0 {
+		e.avg = d
+		return
+	}
+	e.avg += (d - e.avg) / 8
+}
+
+func (e *estimate) value() time.Duration { return e.avg }
 
 // runSink writes frames to one sink until its queue closes, then closes it.
 // Event sinks are retried on ErrNotConnected until the hard stop: events are

@@ -325,3 +325,23 @@ type failingSink struct{}
 func (failingSink) Connect(context.Context) error       { return errors.New("connection refused") }
 func (failingSink) Write(context.Context, *Frame) error { return nil }
 func (failingSink) Close(context.Context) error         { return nil }
+
+func TestRunnerKeepStaleStageProcessesLateFrames(t *testing.T) {
+	matcheck.Leaks(t)
+	src := &fakeSource{stream: "cam", n: 20}
+	obs := newCountObserver()
+	sink := newRecordSink()
+	g := Graph{
+		Sources: []SourceSpec{{"cam", src}},
+		Stages: []StageSpec{
+			{Name: "slow", Stage: pass(3 * time.Millisecond), In: Link{64, Block}, KeepStale: true},
+			{Name: "cheap", Stage: pass(0), In: Link{64, Block}, KeepStale: true},
+		},
+		Sinks:      []SinkSpec{{Name: "rec", Sink: sink, In: Link{4, Block}}},
+		SourceLink: Link{64, Block},
+		Budget:     time.Millisecond,
+	}
+	require.NoError(t, NewRunner(g, obs, nil).Run(context.Background()))
+	require.Len(t, sink.seqs["cam"], 20, "KeepStale stages drop nothing")
+	require.Empty(t, obs.drops)
+}
