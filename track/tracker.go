@@ -230,7 +230,10 @@ func (t *Tracker) age(at time.Time, inferred bool, up *Update) {
 		}
 		gone := at.Sub(s.LastSeen)
 		switch {
-		case s.state == tentative && !s.Matched && gone > t.cfg.TentativeMaxLost:
+		case s.state == tentative && inferred && !s.Matched && gone > t.cfg.TentativeMaxLost:
+			// Judged on inferred frames only: with sparse inference (say
+			// 2 fps) a tentative track must survive the predict-only frames
+			// until the detector has had a chance to see it again.
 			continue // never reported, dropped silently
 		case s.state != tentative && gone > t.cfg.MaxLost:
 			up.Ended = append(up.Ended, s.Track)

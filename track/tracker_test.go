@@ -158,6 +158,25 @@ func TestPredictOnly(t *testing.T) {
 	}
 }
 
+// With sparse inference (2 fps on a 30 fps stream) tentative tracks must
+// survive the predict-only frames in between to get confirmed.
+func TestSparseInferenceConfirms(t *testing.T) {
+	tr := New(DefaultConfig())
+	var started []Track
+	for i := range 60 {
+		at := t0.Add(time.Duration(i) * time.Second / 30)
+		inferred := i%15 == 0
+		var dets []Detection
+		if inferred {
+			dets = []Detection{det(100+float64(i), 100, 0.9)}
+		}
+		started = append(started, tr.Update(dets, at, inferred).Started...)
+	}
+	if len(started) != 1 || started[0].Hits != 3 {
+		t.Fatalf("started %+v, want one track confirmed on its third detection", started)
+	}
+}
+
 func TestClassConsistency(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MinHits = 1
