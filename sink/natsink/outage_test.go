@@ -32,13 +32,15 @@ func serverPort(srv *server.Server) int { return srv.Addr().(*net.TCPAddr).Port 
 // during the outage, the server restarts with the same store dir: every event
 // is in the stream exactly once, in creation order.
 func TestOutageJetStream(t *testing.T) {
-	t.Run("spool", func(t *testing.T) { testOutage(t, envDuration(outageEnv, 3*time.Second), true) })
+	t.Run("spool", func(t *testing.T) { testOutage(t, envDuration(outageEnv, 3*time.Second), true, 1) })
 	// Spool off: the memory queue carries events through an outage too (but
 	// not through a crash).
-	t.Run("memory", func(t *testing.T) { testOutage(t, time.Second, false) })
+	t.Run("memory", func(t *testing.T) { testOutage(t, time.Second, false, 1) })
+	// Acks lost in one outage must not stall publishing after the next.
+	t.Run("three outages", func(t *testing.T) { testOutage(t, time.Second, true, 3) })
 }
 
-func testOutage(t *testing.T, outage time.Duration, onDisk bool) {
+func testOutage(t *testing.T, outage time.Duration, onDisk bool, times int) {
 	store := t.TempDir()
 	srv := runServer(t, &server.Options{StoreDir: store})
 	port := serverPort(srv)
@@ -80,16 +82,19 @@ func testOutage(t *testing.T, outage time.Duration, onDisk bool) {
 	setPhase := func(p string) { mu.Lock(); phase = p; mu.Unlock() }
 
 	time.Sleep(time.Second)
-	srv.Shutdown()
-	srv.WaitForShutdown()
-	setPhase("outage")
-	time.Sleep(outage)
-	if st := s.Stats(); st.Pending == 0 || st.Connected {
-		t.Fatalf("during the outage the sink reports %+v; want spooled events and no connection", st)
+	for range times {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		setPhase("outage")
+		time.Sleep(outage)
+		if st := s.Stats(); st.Pending == 0 || st.Connected {
+			t.Fatalf("during the outage the sink reports %+v; want spooled events and no connection", st)
+		}
+		setPhase("after")
+		srv = runServer(t, &server.Options{Port: port, StoreDir: store})
+		time.Sleep(time.Second)
 	}
-	setPhase("after")
-	srv2 := runServer(t, &server.Options{Port: port, StoreDir: store})
-	time.Sleep(time.Second)
+	srv2 := srv
 	close(stop)
 	wg.Wait()
 
@@ -97,8 +102,8 @@ func testOutage(t *testing.T, outage time.Duration, onDisk bool) {
 	stored := streamIDs(t, srv2.ClientURL(), "OUTAGE")
 	checkExactlyOnce(t, created, stored)
 	st := s.Stats()
-	t.Logf("spool on disk %v, outage %v: created %d (before %d, during outage %d, after %d), stored %d, dropped %d",
-		onDisk, outage, len(created), counts["before"], counts["outage"], counts["after"], len(stored), st.Dropped)
+	t.Logf("spool on disk %v, %d outage(s) of %v: created %d (before %d, during outages %d, after/between %d), stored %d, dropped %d",
+		onDisk, times, outage, len(created), counts["before"], counts["outage"], counts["after"], len(stored), st.Dropped)
 	if counts["outage"] == 0 || st.Dropped != 0 {
 		t.Fatalf("no events created during the outage or some dropped: %+v", st)
 	}

@@ -162,11 +162,15 @@ func (s *Sink) Connect(ctx context.Context) error {
 	}
 	s.nc = nc
 	if s.cfg.JetStream != nil {
+		// The async timeout clears futures whose ack was lost in an outage,
+		// so they never fill the pending window and stall publishing.
+		jsOpts := []jetstream.JetStreamOpt{jetstream.WithPublishAsyncMaxPending(maxWindow),
+			jetstream.WithPublishAsyncTimeout(s.cfg.PublishTimeout)}
 		var js jetstream.JetStream
 		if d := s.cfg.JetStream.Domain; d != "" {
-			js, err = jetstream.NewWithDomain(nc, d, jetstream.WithPublishAsyncMaxPending(maxWindow))
+			js, err = jetstream.NewWithDomain(nc, d, jsOpts...)
 		} else {
-			js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxWindow))
+			js, err = jetstream.New(nc, jsOpts...)
 		}
 		if err != nil {
 			nc.Close()
