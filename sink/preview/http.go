@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -153,7 +154,9 @@ func (s *Sink) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whep/"+id+"/"+v.id)
+	// Relative to the request URL (/whep/<stream>), so it stays right when
+	// Handler is mounted under a prefix.
+	w.Header().Set("Location", url.PathEscape(id)+"/"+v.id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }

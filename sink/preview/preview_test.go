@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -264,10 +265,11 @@ func dialTB(t testing.TB, base, stream, token string, block chan struct{}) *pion
 	if ct := res.Header.Get("Content-Type"); ct != "application/sdp" {
 		t.Fatalf("WHEP answer Content-Type %q", ct)
 	}
-	v.location = res.Header.Get("Location")
-	if !strings.HasPrefix(v.location, "/whep/"+stream+"/") {
-		t.Fatalf("WHEP Location %q", v.location)
+	loc, err := req.URL.Parse(res.Header.Get("Location"))
+	if err != nil || !strings.Contains(loc.Path, "/whep/"+stream+"/") {
+		t.Fatalf("WHEP Location %q resolves to %v (%v)", res.Header.Get("Location"), loc, err)
 	}
+	v.location = loc.Path
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		t.Fatal(err)
 	}
@@ -551,5 +553,56 @@ func TestDrawOverlay(t *testing.T) {
 	px = canvas.GetVecbAt(288, 5)
 	if px[0] != lineColor.B || px[1] != lineColor.G || px[2] != lineColor.R {
 		t.Fatalf("pixel on the line is %v, want the line colour", px)
+	}
+}
+
+// TestHandlerMountedUnderPrefix mounts Handler on another server, as the
+// pipeline may, with the sink's own server off.
+func TestHandlerMountedUnderPrefix(t *testing.T) {
+	c := loadClip(t)
+	matcheck.Leaks(t)
+	cfg := Defaults()
+	cfg.Listen = ""
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if err := s.Connect(context.Background()); err != nil || s.Addr() != nil {
+		t.Fatalf("Connect without listen: %v, addr %v", err, s.Addr())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/preview/", http.StripPrefix("/preview", s.Handler()))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.feed(ctx, s, "cam", 25) })
+	defer func() { cancel(); wg.Wait() }()
+	waitFor(t, 5*time.Second, "stream", func() bool { return s.lookup("cam") != nil })
+
+	res, err := http.Get(ts.URL + "/preview/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(page), "requestVideoFrameCallback") || strings.Contains(string(page), "/*SCRIPT*/") {
+		t.Fatalf("page: %d, %d bytes, script inlined: %v", res.StatusCode, len(page), strings.Contains(string(page), "requestVideoFrameCallback"))
+	}
+	v := dial(t, ts.URL+"/preview", "cam", "", nil)
+	defer v.pc.Close()
+	if !strings.HasPrefix(v.location, "/preview/whep/cam/") {
+		t.Fatalf("session URL %q is not under the mount point", v.location)
+	}
+	waitFor(t, 20*time.Second, "frames with metadata", func() bool { _, _, m := v.matched(); return m >= 5 })
+	req, _ := http.NewRequest("DELETE", ts.URL+v.location, nil)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE %s: %d", v.location, res.StatusCode)
 	}
 }

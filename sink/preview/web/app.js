@@ -69,12 +69,13 @@ async function connect(stream) {
     const t = setTimeout(resolve, 2000);
     pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); } };
   });
-  const r = await fetch(withToken('whep/' + encodeURIComponent(stream)), {
+  const whep = new URL('whep/' + encodeURIComponent(stream), location.href);
+  const r = await fetch(withToken(whep.pathname), {
     method: 'POST', body: pc.localDescription.sdp,
     headers: Object.assign({ 'Content-Type': 'application/sdp' }, authHeaders),
   });
   if (r.status !== 201) throw new Error('WHEP: HTTP ' + r.status + ' ' + await r.text());
-  sessionURL = r.headers.get('Location') || '';
+  sessionURL = new URL(r.headers.get('Location') || '', whep).pathname;
   await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
   video.requestVideoFrameCallback(onVideoFrame);
 }
@@ -83,7 +84,7 @@ async function disconnect() {
   if (pc) { pc.close(); pc = null; }
   if (sessionURL) {
     const u = sessionURL; sessionURL = '';
-    fetch(withToken(u.replace(/^\//, '')), { method: 'DELETE', headers: authHeaders }).catch(() => {});
+    fetch(withToken(u), { method: 'DELETE', headers: authHeaders }).catch(() => {});
   }
 }
 
