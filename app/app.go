@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/osprey-vision/osprey/analytics"
@@ -54,7 +55,7 @@ type App struct {
 	started  time.Time
 	stateMu  sync.Mutex
 	sources  map[string]capture.State
-	srvAddr  net.Addr
+	srvAddr  atomic.Value // net.Addr of the metrics server once listening
 	closers  []func()
 	sampling *builtin.Sampling
 }
@@ -223,7 +224,10 @@ func (a *App) PreviewAddr() net.Addr {
 }
 
 // MetricsAddr returns the metrics server's address once running, or nil.
-func (a *App) MetricsAddr() net.Addr { return a.srvAddr }
+func (a *App) MetricsAddr() net.Addr {
+	addr, _ := a.srvAddr.Load().(net.Addr)
+	return addr
+}
 
 // Run serves /metrics and /healthz (when configured) and runs the pipeline
 // until its sources end or ctx is done. It closes everything it opened.
@@ -245,7 +249,7 @@ func (a *App) serveMetrics(addr string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
-	a.srvAddr = ln.Addr()
+	a.srvAddr.Store(ln.Addr())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.HandleFunc("GET /healthz", a.healthz)

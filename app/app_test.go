@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -192,4 +194,58 @@ func rssKB(t *testing.T) int {
 	}
 	t.Fatal("no VmRSS in /proc/self/status")
 	return 0
+}
+
+// /metrics serves the DESIGN.md names and /healthz the streams' state while
+// a live pipeline runs.
+func TestMetricsAndHealthEndpoints(t *testing.T) {
+	model := needModel(t)
+	cfg := parse(t, fmt.Sprintf(`name: obs
+latency_budget: 500ms
+streams:
+  - {id: cam, url: "test://?fps=15&w=320&h=240"}
+model: {path: %s, format: ssd, threads: 1}
+metrics: {listen: "127.0.0.1:0"}
+`, model))
+	a, err := New(cfg, quietLog(), Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	var body string
+	require.Eventually(t, func() bool {
+		addr := a.MetricsAddr()
+		if addr == nil {
+			return false
+		}
+		body = httpGet(t, "http://"+addr.String()+"/metrics")
+		return strings.Contains(body, `osprey_e2e_latency_seconds_count{stream="cam"}`)
+	}, 20*time.Second, 100*time.Millisecond)
+	for _, name := range []string{
+		`osprey_frames_total{stage="capture",stream="cam"}`,
+		`osprey_frames_total{stage="detect",stream="cam"}`,
+		`osprey_stage_seconds_bucket{stage="detect"`,
+		`osprey_inference_batch_size_count`,
+		`osprey_source_up{stream="cam"} 1`,
+		`osprey_events_total{type="source.up"} 1`,
+	} {
+		require.Contains(t, body, name)
+	}
+	health := httpGet(t, "http://"+a.MetricsAddr().String()+"/healthz")
+	require.Contains(t, health, `"ok":true`)
+	require.Contains(t, health, `"id":"cam"`)
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
