@@ -106,6 +106,9 @@ func BenchmarkSSD(b *testing.B) {
 	}
 }
 
+// spinSettle lets the previous session's threads go idle (untimed).
+const spinSettle = 20 * time.Millisecond
+
 // BenchmarkSSDSideBySide runs FP32, INT8 and FP16 in turn within every
 // iteration, so load from other processes on the shared cores hits all
 // three alike, and reports each mean latency and the speed ratios.
@@ -123,6 +126,9 @@ func BenchmarkSSDSideBySide(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		for i, d := range dets {
+			// ONNX Runtime's pool threads spin a while after a run; on 2
+			// cores that spinning would be charged to the next variant.
+			time.Sleep(spinSettle)
 			t0 := time.Now()
 			d.detect(b)
 			spent[i] += time.Since(t0)
