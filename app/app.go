@@ -162,7 +162,8 @@ func (a *App) buildSinks(g *stages.Graph) error {
 				return err
 			}
 		}
-		s.SetStatsProvider(func() any { return a.Stats() })
+		ps := &previewStats{m: a.Metrics}
+		s.SetStatsProvider(ps.get)
 		a.preview = s
 		g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "preview", Sink: s, In: stages.Link{Size: 2, Policy: stages.Latest}})
 	}

@@ -19,6 +19,9 @@ import (
 // its benchmarks with the reason.
 var benchModels = []struct{ name, path, format string }{
 	{"ssd", ssdPath, "ssd"},
+	// The same weights, fixed batch 1 and opset 10, which OpenCV 4.6 DNN can
+	// load: the ORT/OpenCV-DNN ratio is read from this one (scripts/setup.sh).
+	{"ssd-b1-opset10", "../models/ssd_mobilenet_v2_coco_b1_opencv.onnx", "ssd"},
 	{"blazeface", blazefacePath, "blazeface"},
 }
 

@@ -87,4 +87,11 @@ if [ ! -f models/ssd_mobilenet_v2_coco.onnx ]; then
   bin/pipeline model import --from tfjs "$TP/coco-ssd/models/coco-ssd/model.json" \
     --out models/ssd_mobilenet_v2_coco.onnx
 fi
+# A fixed-batch opset-10 variant of the same model that OpenCV 4.6's DNN can
+# load (it lacks opset-13 Clip and dynamic Shape/Tile): the ORT/OpenCV-DNN
+# benchmark runs both engines on this file.
+if [ -z "$RUNTIME_ONLY" ] && [ ! -f models/ssd_mobilenet_v2_coco_b1_opencv.onnx ]; then
+  bin/pipeline model import --from tfjs "$TP/coco-ssd/models/coco-ssd/model.json" \
+    --batch 1 --opset 10 --out models/ssd_mobilenet_v2_coco_b1_opencv.onnx
+fi
 cp -f "$TP/blazeface/ONNX/face_detection_front_128x128_barracuda.onnx" models/blazeface_front_128.onnx
