@@ -278,17 +278,17 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 			Duplicates: jc.DuplicateWindow, Storage: jetstream.FileStorage,
 		})
 		if err != nil {
-			return fmt.Errorf("natsink: create jetstream stream %s on %s: %w", jc.Stream, redact(s.ClientURLLocked()), err)
+			return fmt.Errorf("natsink: create jetstream stream %s on %s: %w", jc.Stream, redact(s.clientURLLocked()), err)
 		}
 	} else if _, err := s.js.Stream(ctx, jc.Stream); err != nil {
-		return fmt.Errorf("natsink: jetstream stream %s on %s: %w: create it or set jetstream.create: true", jc.Stream, redact(s.ClientURLLocked()), err)
+		return fmt.Errorf("natsink: jetstream stream %s on %s: %w: create it or set jetstream.create: true", jc.Stream, redact(s.clientURLLocked()), err)
 	}
 	s.streamReady.Store(true)
 	return nil
 }
 
-// ClientURLLocked is ClientURL for callers holding s.mu.
-func (s *Sink) ClientURLLocked() string {
+// clientURLLocked is ClientURL, unredacted, for callers holding s.mu.
+func (s *Sink) clientURLLocked() string {
 	if s.srv != nil {
 		return s.srv.ClientURL()
 	}
