@@ -242,7 +242,29 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	if a.nats != nil {
+		stop := a.exportSpool()
+		defer stop()
+	}
 	return a.runner.Run(ctx)
+}
+
+// exportSpool publishes the NATS sink's spool depth as osprey_events_spooled.
+func (a *App) exportSpool() func() {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				a.Metrics.SetSpooled(a.nats.Stats().Pending)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (a *App) serveMetrics(addr string) (func(), error) {

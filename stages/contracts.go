@@ -81,3 +81,10 @@ type EventSink interface {
 	// EventsOnly reports whether the sink wants only frames that carry events.
 	EventsOnly() bool
 }
+
+// ImageSink is an optional interface for event sinks that need the frame's
+// image with its events (JPEG snapshots of events). The runner then passes
+// them the frame itself, retained, instead of a metadata-only copy.
+type ImageSink interface {
+	NeedsImages() bool
+}

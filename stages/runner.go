@@ -143,6 +143,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		spec       SinkSpec
 		q          *queue
 		eventsOnly bool
+		images     bool // an event sink that needs the frame's image
 	}
 	sinks := make([]*sinkRun, 0, len(r.g.Sinks))
 	for _, s := range r.g.Sinks {
@@ -158,6 +159,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			// (per-frame detections on NATS): events ride on frames and must
 			// not be dropped with them.
 			sr.eventsOnly = es.EventsOnly()
+			if is, ok := s.Sink.(ImageSink); ok {
+				sr.images = is.NeedsImages()
+			}
 			s.In.Policy = Block
 			if s.In.Size < 64 {
 				s.In.Size = 64
@@ -202,6 +206,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			for _, s := range sinks {
 				switch {
+				case s.eventsOnly && len(f.Events) > 0 && s.images:
+					f.Retain()
+					s.q.push(hard, f)
 				case s.eventsOnly && len(f.Events) > 0:
 					s.q.push(hard, metaFrame(f))
 				case !s.eventsOnly:

@@ -345,3 +345,35 @@ func TestRunnerKeepStaleStageProcessesLateFrames(t *testing.T) {
 	require.Len(t, sink.seqs["cam"], 20, "KeepStale stages drop nothing")
 	require.Empty(t, obs.drops)
 }
+
+type imageEventSink struct {
+	eventSink
+	images int
+}
+
+func (s *imageEventSink) NeedsImages() bool { return true }
+func (s *imageEventSink) Write(ctx context.Context, f *Frame) error {
+	if f.Image.Ptr() != nil && f.Image.Cols() == 4 {
+		s.images++
+	}
+	return s.eventSink.Write(ctx, f)
+}
+
+func TestRunnerGivesImagesToEventSinksThatNeedThem(t *testing.T) {
+	matcheck.Leaks(t)
+	tagger := &funcStage{fn: func(ctx context.Context, f *Frame) ([]*Frame, error) {
+		if f.Seq%2 == 0 {
+			f.Events = append(f.Events, event.New(event.TrackStarted, "p", f.Stream))
+		}
+		return []*Frame{f}, nil
+	}}
+	snap := &imageEventSink{eventSink: eventSink{newRecordSink()}}
+	g := Graph{
+		Sources:    []SourceSpec{{"cam", &fakeSource{stream: "cam", n: 10}}},
+		Stages:     []StageSpec{{Name: "tag", Stage: tagger, In: Link{4, Block}}},
+		Sinks:      []SinkSpec{{Name: "snap", Sink: snap, In: Link{4, Block}}},
+		SourceLink: Link{4, Block},
+	}
+	require.NoError(t, NewRunner(g, nil, nil).Run(context.Background()))
+	require.Equal(t, 5, snap.images, "every event frame arrives with its image")
+}
