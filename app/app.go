@@ -78,7 +78,6 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (*App, error) {
 	}
 	a.det = det
 	a.closers = append(a.closers, func() { _ = det.Close() })
-	log.Info("detector ready", "model", icfg.Path, "format", det.Format(), "provider", det.Provider())
 
 	g := stages.Graph{
 		Pipeline:     cfg.Name,
@@ -241,6 +240,7 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 		defer stop()
+		a.log.Info("metrics: serving", "url", "http://"+a.MetricsAddr().String()+"/metrics")
 	}
 	if a.nats != nil {
 		stop := a.exportSpool()

@@ -140,6 +140,8 @@ func (s *Sink) Connect(ctx context.Context) error {
 	}
 	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return s.ctx }}
 	s.addr = ln.Addr()
+	// One start-up line: the user needs the address to open the page.
+	s.log.Info("preview: serving the live page", "url", "http://"+ln.Addr().String()+"/")
 	srv := s.srv
 	s.wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
