@@ -18,7 +18,7 @@ go vet -tags matprofile "${pkgs[@]}"
 
 # The pipeline core runs under the race detector; every package runs with
 # gocv's Mat profile so tests can assert no Mat leaked.
-core=(./stages/... ./config/... ./metrics/... ./app/... ./sink/jsonl/...)
+core=(./stages/... ./config/... ./metrics/... ./app/... ./sink/jsonl/...)  # stages/... includes stages/builtin
 if [ $# -eq 0 ]; then
   echo "== go test -race (pipeline core)"
   go test -race -tags matprofile -shuffle=on -count=1 "${core[@]}"
