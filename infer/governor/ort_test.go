@@ -3,6 +3,7 @@ package governor
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -82,7 +83,8 @@ func TestRealORTCompetingDetectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	open := func(path string, every int) ortLevel {
-		d, err := infer.Open(infer.Config{Path: path, Format: "ssd", Threads: 2, Providers: []string{"cpu"}}, nil)
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		d, err := infer.Open(infer.Config{Path: path, Format: "ssd", Threads: 2, Providers: []string{"cpu"}}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
