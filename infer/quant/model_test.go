@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/osprey-vision/osprey/internal/matcheck"
 )
 
 // long adds the slower SSD variants (FP16 and weight-only INT8 on the CPU
@@ -23,6 +25,7 @@ type variantCase struct {
 func checkVariants(t *testing.T, model, format, frames string, skip, n int, cases []variantCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			matcheck.Leaks(t)
 			out := filepath.Join(t.TempDir(), c.name+".onnx")
 			c.make(t, out)
 			r, err := Evaluate(EvalConfig{Ref: model, Model: out, Format: format, Frames: frames, Skip: skip, N: n, Threads: 2}, nil)
