@@ -42,6 +42,13 @@ func QuantizeFile(cfg FileConfig, log *slog.Logger) (Report, error) {
 	if cfg.Calib == "" {
 		return Report{}, fmt.Errorf("%w: --calib is empty: give a video or an image folder to calibrate on (or use --dynamic)", ErrOptions)
 	}
+	// Check the options before the slow part (reading and calibrating).
+	if _, err := checkMethod(cfg.Options); err != nil {
+		return Report{}, err
+	}
+	if _, err := makePlan(m, cfg.Options); err != nil {
+		return Report{}, err
+	}
 	if cfg.Frames <= 0 {
 		cfg.Frames = 64
 	}

@@ -247,3 +247,24 @@ func TestExcludeKeepsFP32(t *testing.T) {
 		}
 	}
 }
+
+func TestExcludeGlob(t *testing.T) {
+	for _, c := range []struct {
+		pat, name string
+		want      bool
+	}{
+		{"BoxPredictor_0/*", "BoxPredictor_0/ClassPredictor/BiasAdd", true},
+		{"BoxPredictor_?/*", "BoxPredictor_5/Reshape", true},
+		{"Conv", "Conv", true},
+		{"Conv", "ConvTranspose", false},
+		{"a.b", "axb", false}, // regexp metacharacters are literal
+	} {
+		re, err := globRegexp(c.pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := re.MatchString(c.name); got != c.want {
+			t.Errorf("%q matches %q = %v, want %v", c.pat, c.name, got, c.want)
+		}
+	}
+}

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -100,14 +101,13 @@ func makePlan(m *onnx.ModelProto, opts Options) (*plan, error) {
 	// Exclusions: every pattern must match something, so typos surface.
 	excluded := map[*onnx.NodeProto]bool{}
 	for _, pat := range opts.Exclude {
-		if _, err := path.Match(pat, ""); err != nil {
+		re, err := globRegexp(pat)
+		if err != nil {
 			return nil, fmt.Errorf("%w: --exclude pattern %q: %v", ErrOptions, pat, err)
 		}
 		hit := false
 		for _, n := range g.GetNode() {
-			a, _ := path.Match(pat, n.GetName())
-			b, _ := path.Match(pat, n.GetOpType())
-			if a || b {
+			if re.MatchString(n.GetName()) || re.MatchString(n.GetOpType()) {
 				excluded[n] = true
 				hit = true
 			}
@@ -186,6 +186,26 @@ func makePlan(m *onnx.ModelProto, opts Options) (*plan, error) {
 	return p, nil
 }
 
+// globRegexp compiles a glob where * matches any run of characters
+// (slashes included: node names are paths like BoxPredictor_0/Conv) and ?
+// any one character.
+func globRegexp(pat string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pat {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
 func nodeLabel(n *onnx.NodeProto) string {
 	if n.GetName() != "" {
 		return n.GetName()
@@ -254,20 +274,9 @@ func weightQuant(w []float32, channels int) ([]int8, []float32) {
 // QuantizeStatic returns an INT8 QDQ copy of m whose activation ranges come
 // from running m on frames (model input shape given by shape).
 func QuantizeStatic(m *onnx.ModelProto, frames [][]float32, shape []int64, opts Options) (*onnx.ModelProto, Report, error) {
-	if opts.Method == "" {
-		opts.Method = MinMax
-	}
-	switch opts.Method {
-	case MinMax, Entropy:
-	case Percentile:
-		if opts.Percentile == 0 {
-			opts.Percentile = 99.99
-		}
-		if opts.Percentile <= 50 || opts.Percentile > 100 {
-			return nil, Report{}, fmt.Errorf("%w: --percentile %g must be in (50,100]", ErrOptions, opts.Percentile)
-		}
-	default:
-		return nil, Report{}, fmt.Errorf("%w: --method %q: use minmax, percentile or entropy", ErrOptions, opts.Method)
+	opts, err := checkMethod(opts)
+	if err != nil {
+		return nil, Report{}, err
 	}
 	p, err := makePlan(m, opts)
 	if err != nil {
@@ -281,6 +290,26 @@ func QuantizeStatic(m *onnx.ModelProto, frames [][]float32, shape []int64, opts 
 		return nil, Report{}, err
 	}
 	return applyQDQ(m, p, ranges)
+}
+
+// checkMethod validates the calibration method and fills its defaults.
+func checkMethod(opts Options) (Options, error) {
+	if opts.Method == "" {
+		opts.Method = MinMax
+	}
+	switch opts.Method {
+	case MinMax, Entropy:
+	case Percentile:
+		if opts.Percentile == 0 {
+			opts.Percentile = 99.99
+		}
+		if opts.Percentile <= 50 || opts.Percentile > 100 {
+			return opts, fmt.Errorf("%w: --percentile %g must be in (50,100]", ErrOptions, opts.Percentile)
+		}
+	default:
+		return opts, fmt.Errorf("%w: --method %q: use minmax, percentile or entropy", ErrOptions, opts.Method)
+	}
+	return opts, nil
 }
 
 // qdqBuilder accumulates new initializers and nodes for the rewrite.
