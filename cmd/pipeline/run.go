@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/osprey-vision/osprey/app"
@@ -53,6 +54,9 @@ func cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "pipeline run: %s: %v\n", fs.Arg(0), err)
 		return 1
 	}
+	// SIGHUP re-reads the file: changed streams restart, the rest keep running.
+	a.EnableReload()
+	defer a.ReloadOnSignal(ctx, fs.Arg(0), syscall.SIGHUP)()
 	if showStatus(*status) {
 		stop := startStatusLine(a.Metrics, os.Stderr)
 		defer stop()
