@@ -85,6 +85,11 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (*App, error) {
 		Budget:       cfg.LatencyBudget,
 		DrainTimeout: cfg.DrainTimeout,
 	}
+	if cfg.Mode == config.Offline {
+		// Offline, frames wait in blocking queues by design: a deadline
+		// would only throw away work the run exists to do.
+		g.Budget = 0
+	}
 	for _, sc := range cfg.Streams {
 		src, err := capture.New(sc, log.With("stream", sc.ID), a.onSourceState)
 		if err != nil {

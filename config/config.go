@@ -52,7 +52,8 @@ type Pipeline struct {
 	// the file name without extension.
 	Name string `yaml:"name"`
 	// LatencyBudget is the most a frame may age between capture and the last
-	// stage before it is dropped as stale; 0 disables the budget.
+	// stage before it is dropped as stale; 0 disables the budget. It applies
+	// in live mode only: offline runs process every frame.
 	LatencyBudget time.Duration `yaml:"latency_budget"`
 	// Mode is live or offline; empty picks offline when every stream is a
 	// file read as fast as possible, live otherwise.

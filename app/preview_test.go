@@ -1,0 +1,417 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/osprey-vision/osprey/internal/matcheck"
+)
+
+// demoYAML is pipelines/demo.yaml (same stream, model, detect settings,
+// zone and line) with the preview on a free loopback port and no NATS or
+// metrics server. loop and realtime choose between the live demo and an
+// offline pass over the clip; sinks is the YAML body of the sinks block.
+func demoYAML(model string, loop, realtime bool, sinks string) string {
+	return fmt.Sprintf(`name: demo
+latency_budget: 500ms
+streams:
+  - {id: plaza, url: "file://%s", loop: %t, realtime: %t}
+model: {path: %s, format: ssd, labels: coco, providers: [cpu], threads: 2}
+detect: {confidence: 0.5, classes: [person, bicycle, car], every: 1}
+track: {max_lost: 1s}
+zones:
+  - name: road
+    stream: plaza
+    polygon: [[0.30, 0.38], [0.75, 0.38], [0.75, 0.70], [0.30, 0.70]]
+    loiter_after: 10s
+lines:
+  - {name: walkway, stream: plaza, from: [0.55, 0.30], to: [0.55, 0.80]}
+sinks:
+%s`, vtest, loop, realtime, model, sinks)
+}
+
+// runApp starts a in the background and returns a func that stops it (by
+// cancelling its context) and returns Run's error.
+func runApp(t *testing.T, a *App) (done <-chan error, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- a.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-ch })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return ch, stop
+}
+
+// waitPreview waits until the preview server listens and has stream, and
+// returns its base URL.
+func waitPreview(t *testing.T, a *App, stream string, d time.Duration) string {
+	t.Helper()
+	var base string
+	require.Eventually(t, func() bool {
+		addr := a.PreviewAddr()
+		if addr == nil {
+			return false
+		}
+		base = "http://" + addr.String()
+		resp, err := http.Get(base + "/api/streams")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var streams []struct {
+			ID string `json:"id"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&streams) != nil {
+			return false
+		}
+		return slices.ContainsFunc(streams, func(s struct {
+			ID string `json:"id"`
+		}) bool {
+			return s.ID == stream
+		})
+	}, d, 50*time.Millisecond, "preview server serving stream %s", stream)
+	return base
+}
+
+// demoBrowserResult is what tools/browser-test/preview.mjs prints.
+type demoBrowserResult struct {
+	Connected      bool     `json:"connected"`
+	FramesDecoded  int      `json:"framesDecoded"`
+	MetaMessages   int      `json:"metaMessages"`
+	FramesSeen     int      `json:"framesSeen"`
+	Matched        int      `json:"matched"`
+	BoxesDrawn     int      `json:"boxesDrawn"`
+	Overlays       bool     `json:"overlays"`
+	LatencySamples int      `json:"latencySamples"`
+	LatencyP50Ms   float64  `json:"latencyP50Ms"`
+	LatencyP99Ms   float64  `json:"latencyP99Ms"`
+	VideoWidth     int      `json:"videoWidth"`
+	ElapsedMs      int      `json:"elapsedMs"`
+	Error          string   `json:"error"`
+	Console        []string `json:"console"`
+}
+
+// TestChromiumAgainstDemoPipeline runs the demo pipeline (real COCO SSD on
+// vtest.avi paced at its 10 fps, looped) and watches it in Debian's headless
+// Chromium: the page connects over WHEP, decodes more than 100 frames, gets
+// the per-frame metadata and the zone/line overlays, and draws boxes.
+// OSPREY_DEMO_SECONDS sets how long the browser watches (default 14, the
+// least that can show 100 frames at 10 fps); OSPREY_DEMO_SCREENSHOT where the
+// screenshot goes (relative paths are from the repository root, e.g.
+// docs/preview-demo.png).
+func TestChromiumAgainstDemoPipeline(t *testing.T) {
+	model := needModel(t)
+	const chromium = "/usr/bin/chromium"
+	tool, _ := filepath.Abs("../tools/browser-test")
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("skipping: " + chromium + " is not installed (apt-get install chromium)")
+	}
+	if _, err := os.Stat(filepath.Join(tool, "node_modules", "playwright-core")); err != nil {
+		t.Skip("skipping: playwright-core missing: run `cd tools/browser-test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci`")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("skipping: node is not installed")
+	}
+	seconds := 14
+	if v, err := strconv.Atoi(os.Getenv("OSPREY_DEMO_SECONDS")); err == nil && v > 0 {
+		seconds = v
+	}
+	shot := os.Getenv("OSPREY_DEMO_SCREENSHOT")
+	switch {
+	case shot == "":
+		shot = filepath.Join(t.TempDir(), "demo.png")
+	case !filepath.IsAbs(shot):
+		shot = filepath.Join("..", shot)
+	}
+	shot, _ = filepath.Abs(shot)
+
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	cfg := parse(t, demoYAML(model, true, true, fmt.Sprintf(`  jsonl: {path: %s}
+  preview: {listen: "127.0.0.1:0"}
+`, events)))
+	a, err := New(cfg, quietLog(), Options{})
+	require.NoError(t, err)
+	_, stop := runApp(t, a)
+	base := waitPreview(t, a, "plaza", 30*time.Second)
+
+	// The script waits up to seconds+30 for 100 decoded frames; the context
+	// is only a backstop against a hung browser.
+	cctx, ccancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second)
+	defer ccancel()
+	start := time.Now()
+	cmd := exec.CommandContext(cctx, node, "preview.mjs", "--url", base+"/?stream=plaza",
+		"--seconds", strconv.Itoa(seconds), "--min-decoded", "100", "--screenshot", shot)
+	cmd.Dir = tool
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "browser-test output: %s", out)
+	var r demoBrowserResult
+	require.NoError(t, json.Unmarshal(out, &r), "browser-test output %q", out)
+	watched := time.Since(start)
+	require.NoError(t, stop())
+
+	snap := a.Metrics.Snapshot()
+	st := snap.Streams["plaza"]
+	t.Logf("chromium watched %v: decoded %d frames, %d metadata messages, %d/%d shown frames matched by RTP timestamp, %d boxes drawn, overlays %v",
+		watched.Round(time.Millisecond), r.FramesDecoded, r.MetaMessages, r.Matched, r.FramesSeen, r.BoxesDrawn, r.Overlays)
+	t.Logf("capture -> browser decode latency over %d frames: p50 %.1f ms, p99 %.1f ms", r.LatencySamples, r.LatencyP50Ms, r.LatencyP99Ms)
+	t.Logf("pipeline: %d frames in, %d out, drops %v, capture->sink p50 %.1f ms p99 %.1f ms, detect p50 %.1f ms",
+		st.In, st.Out, st.Drops, st.E2EP50, st.E2EP99, snap.Stages["detect"].P50)
+	t.Logf("screenshot: %s", shot)
+
+	require.Empty(t, r.Error, "page error (console: %v)", r.Console)
+	require.True(t, r.Connected, "page connected (console: %v)", r.Console)
+	require.Greater(t, r.FramesDecoded, 100, "frames decoded in Chromium (console: %v)", r.Console)
+	require.Positive(t, r.MetaMessages, "metadata messages arrive")
+	require.True(t, r.Overlays, "zone/line overlays received")
+	require.Positive(t, r.BoxesDrawn, "the page drew boxes from the detector's tracks")
+	require.Positive(t, r.Matched, "shown frames matched to their metadata by RTP timestamp")
+	require.Equal(t, 768, r.VideoWidth)
+	fi, err := os.Stat(shot)
+	require.NoError(t, err)
+	require.Positive(t, fi.Size())
+}
+
+// whepViewer is an in-process WHEP client (a pion peer) that receives the
+// video track and the "meta" DataChannel like the page does, counting what
+// arrives.
+type whepViewer struct {
+	pc       *webrtc.PeerConnection
+	mu       sync.Mutex
+	packets  int
+	frames   map[uint32]struct{} // RTP timestamps seen
+	meta     int
+	overlays bool
+}
+
+func (v *whepViewer) counts() (packets, frames, meta int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.packets, len(v.frames), v.meta
+}
+
+// dialWHEP connects a viewer to base's stream over WHEP (no trickle: the
+// offer carries every candidate, as the server expects).
+func dialWHEP(t *testing.T, base, stream string) *whepViewer {
+	t.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	require.NoError(t, err)
+	v := &whepViewer{pc: pc, frames: map[uint32]struct{}{}}
+	_, err = pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	require.NoError(t, err)
+	dc, err := pc.CreateDataChannel("meta", nil)
+	require.NoError(t, err)
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		var probe struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(m.Data, &probe) != nil {
+			return
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		switch probe.Type {
+		case "overlays":
+			v.overlays = true
+		case "frame":
+			v.meta++
+		}
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			v.mu.Lock()
+			v.packets++
+			v.frames[p.Timestamp] = struct{}{}
+			v.mu.Unlock()
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	require.NoError(t, err)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	require.NoError(t, pc.SetLocalDescription(offer))
+	<-gathered
+	resp, err := http.Post(base+"/whep/"+stream, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "WHEP POST: %s", body)
+	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}))
+	return v
+}
+
+// throughputRun is one offline pass over the clip with some viewers.
+type throughputRun struct {
+	viewers   int
+	frames    uint64        // frames out of the pipeline in the measured window
+	window    time.Duration // from every viewer receiving video to the end
+	fps       float64
+	detectP50 float64
+	received  []int // video frames each viewer got
+}
+
+// measureThroughput runs the demo pipeline offline (every frame, as fast as
+// the detector goes) for maxFrames frames with n viewers watching, and
+// measures frames out per second from the moment every viewer receives
+// video (and at least warm frames went through) until the pipeline ends.
+func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throughputRun {
+	t.Helper()
+	cfg := parse(t, demoYAML(model, false, false, `  preview: {listen: "127.0.0.1:0"}
+`))
+	a, err := New(cfg, quietLog(), Options{MaxFrames: maxFrames})
+	require.NoError(t, err)
+	done, stop := runApp(t, a)
+	base := waitPreview(t, a, "plaza", 30*time.Second)
+	viewers := make([]*whepViewer, n)
+	for i := range viewers {
+		viewers[i] = dialWHEP(t, base, "plaza")
+	}
+	defer func() {
+		for _, v := range viewers {
+			_ = v.pc.Close()
+		}
+	}()
+	out := func() uint64 { return a.Metrics.Snapshot().Streams["plaza"].Out }
+	require.Eventually(t, func() bool {
+		for _, v := range viewers {
+			if _, f, _ := v.counts(); f == 0 {
+				return false
+			}
+		}
+		return out() >= uint64(warm)
+	}, 60*time.Second, 10*time.Millisecond, "viewers receiving video")
+	t0, out0 := time.Now(), out()
+	require.Less(t, out0, uint64(maxFrames)-50, "too few frames left to measure: raise maxFrames")
+	require.NoError(t, <-done)
+	window := time.Since(t0)
+	require.NoError(t, stop())
+	snap := a.Metrics.Snapshot()
+	r := throughputRun{viewers: n, frames: snap.Streams["plaza"].Out - out0, window: window, detectP50: snap.Stages["detect"].P50}
+	r.fps = float64(r.frames) / window.Seconds()
+	require.EqualValues(t, maxFrames, snap.Streams["plaza"].Out, "offline: every frame comes out")
+	for _, v := range viewers {
+		_, f, _ := v.counts()
+		r.received = append(r.received, f)
+	}
+	return r
+}
+
+// TestPreviewViewersDoNotSlowDetection measures the detection path's
+// throughput (frames out per second, offline over vtest.avi with the demo's
+// model and analytics) with 0, 1 and 5 WebRTC viewers, the three runs
+// interleaved twice, and requires each viewer count's best run to reach 95%
+// of the best run without viewers. Heavy (about a minute of full-rate
+// inference on 2 cores), so it runs only with OSPREY_VIEWER_LOAD=1;
+// OSPREY_VIEWER_FRAMES sets frames per run (default 200), OSPREY_VIEWER_ROUNDS
+// the rounds (default 2).
+func TestPreviewViewersDoNotSlowDetection(t *testing.T) {
+	if os.Getenv("OSPREY_VIEWER_LOAD") != "1" {
+		t.Skip("skipping: heavy throughput measurement; run with OSPREY_VIEWER_LOAD=1")
+	}
+	model := needModel(t)
+	frames, rounds := 200, 2
+	if v, err := strconv.Atoi(os.Getenv("OSPREY_VIEWER_FRAMES")); err == nil && v > 100 {
+		frames = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("OSPREY_VIEWER_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	counts := []int{0, 1, 5}
+	runs := map[int][]throughputRun{}
+	for round := range rounds {
+		for _, n := range counts {
+			r := measureThroughput(t, model, n, frames, 20)
+			t.Logf("round %d, %d viewers: %d frames in %v = %.2f frames/s (detect p50 %.1f ms), video frames per viewer %v",
+				round+1, n, r.frames, r.window.Round(time.Millisecond), r.fps, r.detectP50, r.received)
+			runs[n] = append(runs[n], r)
+			for i, got := range r.received {
+				require.Positive(t, got, "viewer %d got video", i)
+			}
+		}
+	}
+	best := func(n int) float64 {
+		b := 0.0
+		for _, r := range runs[n] {
+			b = max(b, r.fps)
+		}
+		return b
+	}
+	mean := func(n int) float64 {
+		s := 0.0
+		for _, r := range runs[n] {
+			s += r.fps
+		}
+		return s / float64(len(runs[n]))
+	}
+	for _, n := range counts[1:] {
+		t.Logf("%d viewers / 0 viewers: best %.3f, mean %.3f", n, best(n)/best(0), mean(n)/mean(0))
+	}
+	for _, n := range counts[1:] {
+		require.GreaterOrEqual(t, best(n)/best(0), 0.95, "%d viewers slow the detection path", n)
+	}
+}
+
+// A viewer that vanishes mid-run (its peer closes without a WHEP DELETE)
+// costs the pipeline no frames, and once the pipeline has stopped every
+// goroutine is gone and every Mat closed (with -tags matprofile).
+func TestViewerVanishingMidRunLeaksNothing(t *testing.T) {
+	model := needModel(t)
+	matcheck.Leaks(t)
+	http.DefaultClient.CloseIdleConnections()
+	base0 := runtime.NumGoroutine()
+
+	const maxFrames = 60
+	cfg := parse(t, demoYAML(model, false, false, `  preview: {listen: "127.0.0.1:0"}
+`))
+	a, err := New(cfg, quietLog(), Options{MaxFrames: maxFrames})
+	require.NoError(t, err)
+	done, stop := runApp(t, a)
+	base := waitPreview(t, a, "plaza", 30*time.Second)
+	gone := dialWHEP(t, base, "plaza")
+	stays := dialWHEP(t, base, "plaza")
+	require.Eventually(t, func() bool {
+		_, f, _ := gone.counts()
+		return f > 3
+	}, 30*time.Second, 10*time.Millisecond, "viewer receiving video")
+	// Vanish: no DELETE, no goodbye; the server learns it from ICE or Close.
+	require.NoError(t, gone.pc.Close())
+	vanishedAt := a.Metrics.Snapshot().Streams["plaza"].Out
+	require.NoError(t, <-done)
+	require.NoError(t, stop())
+
+	st := a.Metrics.Snapshot().Streams["plaza"]
+	_, got, meta := stays.counts()
+	t.Logf("viewer vanished after %d of %d frames; the other viewer got %d video frames and %d metadata messages", vanishedAt, st.Out, got, meta)
+	require.EqualValues(t, maxFrames, st.Out, "offline: every frame comes out despite the vanished viewer")
+	require.Empty(t, st.Drops)
+	require.Positive(t, got)
+	require.NoError(t, stays.pc.Close())
+	http.DefaultClient.CloseIdleConnections()
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base0 }, 15*time.Second, 20*time.Millisecond,
+		"goroutines back to %d (now %d)", base0, runtime.NumGoroutine())
+}
