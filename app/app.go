@@ -135,9 +135,6 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (*App, error) {
 func (a *App) buildSinks(g *stages.Graph) error {
 	cfg := a.cfg
 	sinkLink := cfg.Link("sinks")
-	// The latest frame of each stream, for NATS snapshot requests.
-	a.latest = newLatestFrames()
-	g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "latest", Sink: a.latest, In: stages.Link{Size: 1, Policy: stages.Latest}})
 	if c := cfg.Sinks.JSONL; c != nil {
 		g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "jsonl", Sink: jsonl.NewFile(c.Path, c.Frames), In: sinkLink})
 	}
@@ -154,6 +151,11 @@ func (a *App) buildSinks(g *stages.Graph) error {
 		s.SetController(controller{a})
 		a.nats = s
 		g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "nats", Sink: s, In: sinkLink})
+		// The latest frame of each stream, for snapshot requests over NATS.
+		// Its Write only swaps a reference, so a blocking queue never waits
+		// long and drops nothing that would show up as a pipeline drop.
+		a.latest = newLatestFrames()
+		g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "latest", Sink: a.latest, In: stages.Link{Size: 2, Policy: stages.Block}})
 	}
 	if c := cfg.Sinks.Preview; c != nil {
 		s, err := preview.New(*c, a.log.With("sink", "preview"))
