@@ -59,6 +59,9 @@ func cmdModelQuantize(ctx context.Context, args []string) int {
 	}
 	fmt.Printf("wrote %s (%s): %d nodes quantised, %d activations, %d weights, per-channel %v\n",
 		cfg.Out, kind, rep.QuantizedNodes, rep.Activations, rep.Weights, rep.PerChannel)
+	if rep.FoldedAdds > 0 {
+		fmt.Printf("%d constant Adds folded into Conv biases\n", rep.FoldedAdds)
+	}
 	if rep.OpsetBumpedFrom != 0 {
 		fmt.Printf("opset raised from %d to 13 for per-channel weights\n", rep.OpsetBumpedFrom)
 	}

@@ -268,3 +268,38 @@ func TestExcludeGlob(t *testing.T) {
 		}
 	}
 }
+
+// x -> Conv -> Add(skip=x) -> Add(shift) -> y: the shift moves into the
+// Conv bias, FP32 results unchanged.
+func TestFoldConstAdd(t *testing.T) {
+	g := onnxgraph.NewGraph("fold")
+	g.AddInput("x", onnx.TensorProto_FLOAT, onnxgraph.Shape(1, 2, 2, 2)...)
+	g.AddInitializer(onnxgraph.FloatTensor("W", []int64{2, 2, 1, 1}, []float32{0.5, -0.25, 1.5, 2}))
+	g.AddInitializer(onnxgraph.FloatTensor("B", []int64{2}, []float32{0.1, -0.2}))
+	g.AddInitializer(onnxgraph.FloatTensor("shift", []int64{1, 2, 1, 1}, []float32{3, -4}))
+	g.AddNode("Conv", []string{"x", "W", "B"}, []string{"c"})
+	g.AddNode("Add", []string{"c", "x"}, []string{"sum"})
+	g.AddNode("Add", []string{"shift", "sum"}, []string{"y"})
+	g.AddOutput("y", onnx.TensorProto_FLOAT, onnxgraph.Shape(1, 2, 2, 2)...)
+	m, err := g.Model(13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := proto.Clone(m).(*onnx.ModelProto)
+	if n := foldConstAdds(f.GetGraph()); n != 1 || len(f.GetGraph().GetNode()) != 2 {
+		t.Fatalf("folded %d, %d nodes left, want 1 and 2", n, len(f.GetGraph().GetNode()))
+	}
+	b, _ := floatData(initByName(f, "c_folded_bias"))
+	if b[0] != 3.1 || b[1] != -4.2 {
+		t.Fatalf("folded bias %v, want [3.1 -4.2]", b)
+	}
+	mb, _ := proto.Marshal(m)
+	fb, _ := proto.Marshal(f)
+	in := []float32{1, 2, 3, 4, -1, -2, 0.5, 0}
+	ref, got := runOnce(t, mb, []int64{1, 2, 2, 2}, in), runOnce(t, fb, []int64{1, 2, 2, 2}, in)
+	for i := range ref[0].Data {
+		if math.Abs(float64(ref[0].Data[i]-got[0].Data[i])) > 1e-5 {
+			t.Fatalf("folded model differs at %d: %v vs %v", i, got[0].Data[i], ref[0].Data[i])
+		}
+	}
+}

@@ -55,6 +55,8 @@ type Report struct {
 	ExcludedNodes   []string
 	PerChannel      bool
 	OpsetBumpedFrom int64
+	// FoldedAdds counts constant Adds moved into a Conv bias first.
+	FoldedAdds int
 }
 
 // plan is the set of nodes and tensors a static quantisation touches.
@@ -278,6 +280,8 @@ func QuantizeStatic(m *onnx.ModelProto, frames [][]float32, shape []int64, opts 
 	if err != nil {
 		return nil, Report{}, err
 	}
+	m = proto.Clone(m).(*onnx.ModelProto)
+	folded := foldConstAdds(m.GetGraph())
 	p, err := makePlan(m, opts)
 	if err != nil {
 		return nil, Report{}, err
@@ -289,7 +293,9 @@ func QuantizeStatic(m *onnx.ModelProto, frames [][]float32, shape []int64, opts 
 	if err != nil {
 		return nil, Report{}, err
 	}
-	return applyQDQ(m, p, ranges)
+	q, rep, err := applyQDQ(m, p, ranges)
+	rep.FoldedAdds = folded
+	return q, rep, err
 }
 
 // checkMethod validates the calibration method and fills its defaults.
