@@ -1,0 +1,379 @@
+//go:build faults
+
+package faults
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/osprey-vision/osprey/app"
+	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/stages"
+)
+
+const (
+	vtest    = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+	megabugy = "/usr/share/doc/opencv-doc/examples/data/Megamind_bugy.avi"
+)
+
+var scaleFlag = flag.Float64("scale", 0, "stretch every fault phase this many times (default $OSPREY_FAULT_SCALE or 1)")
+
+// scale returns the duration multiplier for fault phases.
+func scale() float64 {
+	if *scaleFlag > 0 {
+		return *scaleFlag
+	}
+	if v, err := strconv.ParseFloat(os.Getenv("OSPREY_FAULT_SCALE"), 64); err == nil && v > 0 {
+		return v
+	}
+	return 1
+}
+
+// phase scales d.
+func phase(d time.Duration) time.Duration { return time.Duration(float64(d) * scale()) }
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func needFile(t testing.TB, p string) {
+	t.Helper()
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("missing %s (run scripts/setup.sh): %v", p, err)
+	}
+}
+
+// modelYAML is the model block every suite pipeline uses: the real SSD.
+func modelYAML(t testing.TB) string {
+	p := filepath.Join(repoRoot(t), "models/ssd_mobilenet_v2_coco.onnx")
+	needFile(t, p)
+	return fmt.Sprintf("model: { path: %s, format: ssd, labels: coco, providers: [cpu], threads: 1 }\ndetect: { confidence: 0.4, classes: [person], every: 2 }\n", p)
+}
+
+// writeYAML writes a pipeline file into a temp dir and returns its path.
+func writeYAML(t testing.TB, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fault.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// frameLog records when each stream's frames reached the end of the pipeline.
+type frameLog struct {
+	mu    sync.Mutex
+	times map[string][]time.Time
+	block chan struct{} // non-nil: Write blocks until it is closed or ctx ends
+}
+
+func newFrameLog() *frameLog { return &frameLog{times: map[string][]time.Time{}} }
+
+func (s *frameLog) Connect(context.Context) error { return nil }
+func (s *frameLog) Close(context.Context) error   { return nil }
+func (s *frameLog) Write(ctx context.Context, f *stages.Frame) error {
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	s.times[f.Stream] = append(s.times[f.Stream], time.Now())
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *frameLog) count(stream string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.times[stream])
+}
+
+// fps is the stream's frame rate at the sink between from and to.
+func (s *frameLog) fps(stream string, from, to time.Time) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, at := range s.times[stream] {
+		if !at.Before(from) && at.Before(to) {
+			n++
+		}
+	}
+	return float64(n) / to.Sub(from).Seconds()
+}
+
+// running is a pipeline running in the background.
+type running struct {
+	app  *app.App
+	log  *syncBuffer
+	sink *frameLog
+	err  error
+	done chan struct{}
+	stop context.CancelFunc
+	at   time.Time
+}
+
+// start builds the pipeline file at path with the frame log as an extra
+// sink and runs it until the test ends (or wait is called).
+func start(t *testing.T, path string, sink *frameLog) *running {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{log: &syncBuffer{}, sink: sink, done: make(chan struct{})}
+	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var extra []stages.SinkSpec
+	if sink != nil {
+		extra = append(extra, stages.SinkSpec{Name: "framelog", Sink: sink, In: stages.Link{Size: 1, Policy: stages.Latest}})
+	}
+	a, err := app.New(cfg, log, app.Options{ExtraSinks: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.app = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	r.at = time.Now()
+	go func() { r.err = a.Run(ctx); close(r.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("pipeline did not stop within 30s")
+		}
+		if t.Failed() {
+			t.Logf("pipeline log:\n%s", tail(r.log.String(), 60))
+		}
+	})
+	return r
+}
+
+// wait stops the pipeline and returns Run's error and how long it took.
+func (r *running) wait(t *testing.T, limit time.Duration) (time.Duration, error) {
+	t.Helper()
+	t0 := time.Now()
+	r.stop()
+	select {
+	case <-r.done:
+		return time.Since(t0), r.err
+	case <-time.After(limit):
+		t.Fatalf("pipeline did not stop within %s", limit)
+		return 0, nil
+	}
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(s, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	for !cond() {
+		if time.Since(t0) > d {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
+// jsonlEvent is the part of an event line the suite checks.
+type jsonlEvent struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Stream string `json:"stream"`
+	Reason string `json:"reason"`
+	Time   string `json:"time"`
+}
+
+// readEvents parses a JSONL events file; a line that does not parse fails.
+func readEvents(t *testing.T, path string) []jsonlEvent {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []jsonlEvent
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e jsonlEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s: line does not parse: %v: %q", path, err, sc.Text())
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func countEvents(evs []jsonlEvent, typ, stream string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ && (stream == "" || e.Stream == stream) {
+			n++
+		}
+	}
+	return n
+}
+
+// scrapeSourceUp reads osprey_source_up{stream} from /metrics (-1: absent).
+func scrapeSourceUp(addr net.Addr, stream string) float64 {
+	res, err := http.Get("http://" + addr.String() + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	prefix := `osprey_source_up{stream="` + stream + `"} `
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return -1
+}
+
+// upWatch polls osprey_source_up for a stream and records each change.
+type upWatch struct {
+	mu     sync.Mutex
+	values []float64
+}
+
+func watchSourceUp(t *testing.T, addr net.Addr, stream string) *upWatch {
+	w := &upWatch{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			v := scrapeSourceUp(addr, stream)
+			w.mu.Lock()
+			if v >= 0 && (len(w.values) == 0 || w.values[len(w.values)-1] != v) {
+				w.values = append(w.values, v)
+			}
+			w.mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return w
+}
+
+func (w *upWatch) seq() []float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]float64(nil), w.values...)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// rtspServer is scripts/rtsp-server.py serving vtest.avi.
+type rtspServer struct {
+	cmd  *exec.Cmd
+	port int
+}
+
+func startRTSP(t *testing.T, port int) *rtspServer {
+	t.Helper()
+	needFile(t, vtest)
+	needFile(t, "/usr/bin/python3")
+	cmd := exec.Command("/usr/bin/python3", filepath.Join(repoRoot(t), "scripts/rtsp-server.py"), "--port", fmt.Sprint(port), "--file", vtest)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &rtspServer{cmd: cmd, port: port}
+	t.Cleanup(s.kill)
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		ready <- sc.Scan() && sc.Text() == "ready"
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			_ = cmd.Wait()
+			if strings.Contains(stderr.String(), "No module named 'gi'") || strings.Contains(stderr.String(), "GstRtspServer") {
+				t.Skipf("GStreamer RTSP server bindings missing (scripts/setup.sh): %s", stderr.String())
+			}
+			t.Fatalf("rtsp-server.py did not start: %s", stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("rtsp-server.py not ready after 15s: %s", stderr.String())
+	}
+	return s
+}
+
+// kill stops the server the hard way (a crash: no RTSP TEARDOWN).
+func (s *rtspServer) kill() {
+	if s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
