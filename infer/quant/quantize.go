@@ -29,7 +29,8 @@ var fusedActivations = map[string]bool{"Relu": true, "Clip": true}
 
 // Options configure static quantisation.
 type Options struct {
-	// Method and Percentile choose the activation-range calibration.
+	// Method and Percentile choose the activation-range calibration
+	// (default: percentile 99.99).
 	Method     Method
 	Percentile float64
 	// Ops lists the operator types to quantise (DefaultOps when nil).
@@ -301,7 +302,7 @@ func QuantizeStatic(m *onnx.ModelProto, frames [][]float32, shape []int64, opts 
 // checkMethod validates the calibration method and fills its defaults.
 func checkMethod(opts Options) (Options, error) {
 	if opts.Method == "" {
-		opts.Method = MinMax
+		opts.Method = Percentile // min-max lets rare outliers squeeze every other value
 	}
 	switch opts.Method {
 	case MinMax, Entropy:
