@@ -377,3 +377,47 @@ func (s *rtspServer) kill() {
 		_ = s.cmd.Wait()
 	}
 }
+
+// multi is a pipeline run with several frame-log sinks.
+type multi struct {
+	*running
+	sinks []*frameLog
+}
+
+// startWith is start with several frame sinks (each behind its own latest
+// queue of one frame).
+func startWith(t *testing.T, path string, sinks ...*frameLog) *multi {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{log: &syncBuffer{}, done: make(chan struct{})}
+	log := slog.New(slog.NewTextHandler(r.log, nil))
+	var extra []stages.SinkSpec
+	for i, s := range sinks {
+		extra = append(extra, stages.SinkSpec{Name: fmt.Sprintf("framelog%d", i), Sink: s, In: stages.Link{Size: 1, Policy: stages.Latest}})
+	}
+	a, err := app.New(cfg, log, app.Options{ExtraSinks: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.app = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	go func() { r.err = a.Run(ctx); close(r.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("pipeline did not stop within 30s")
+		}
+		if t.Failed() {
+			t.Logf("pipeline log:\n%s", tail(r.log.String(), 60))
+		}
+	})
+	return &multi{running: r, sinks: sinks}
+}
+
+func errDrainTimeout() error { return stages.ErrDrainTimeout }
