@@ -85,7 +85,9 @@ type Model struct {
 	Providers      []string `yaml:"providers"`
 	Threads        int      `yaml:"threads"`
 	InterOpThreads int      `yaml:"inter_op_threads"`
-	Resize         string   `yaml:"resize"`
+	// Spin keeps ONNX Runtime's idle threads busy-waiting (off by default).
+	Spin   bool   `yaml:"spin"`
+	Resize string `yaml:"resize"`
 }
 
 // Detect configures when and how the detector runs.
@@ -168,7 +170,7 @@ func defaults() Pipeline {
 func (p *Pipeline) InferConfig() infer.Config {
 	return infer.Config{
 		Path: p.Model.Path, Format: p.Model.Format, Labels: p.Model.Labels, Library: p.Model.Library,
-		Providers: p.Model.Providers, Threads: p.Model.Threads, InterOpThreads: p.Model.InterOpThreads,
+		Providers: p.Model.Providers, Threads: p.Model.Threads, InterOpThreads: p.Model.InterOpThreads, Spin: p.Model.Spin,
 		Confidence: p.Detect.Confidence, IoU: p.Detect.IoU, Classes: p.Detect.Classes,
 		Batch: p.Detect.Batch, Resize: p.Model.Resize,
 	}

@@ -30,6 +30,10 @@ type Config struct {
 	// ONNX Runtime choose.
 	Threads        int `yaml:"threads"`
 	InterOpThreads int `yaml:"inter_op_threads"`
+	// Spin lets ONNX Runtime's idle pool threads busy-wait for the next run
+	// (its default). Off here: in a pipeline the spinning takes CPU from the
+	// stages running beside inference.
+	Spin bool `yaml:"spin"`
 	// Confidence is the minimum score kept (0 means 0.5); IoU is the
 	// non-maximum-suppression overlap threshold (0 means 0.45).
 	Confidence float32 `yaml:"confidence"`

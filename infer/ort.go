@@ -139,6 +139,15 @@ func trySession(cfg *Config, provider, in string, outs []string) (*ort.DynamicAd
 			return nil, err
 		}
 	}
+	if !cfg.Spin {
+		// Idle pool threads otherwise spin after each run, taking CPU from
+		// the decode and preprocess stages that run beside inference.
+		for _, k := range []string{"session.intra_op.allow_spinning", "session.inter_op.allow_spinning"} {
+			if err := opts.AddSessionConfigEntry(k, "0"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := appendProvider(opts, provider); err != nil {
 		return nil, err
 	}
