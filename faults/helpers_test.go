@@ -421,3 +421,7 @@ func startWith(t *testing.T, path string, sinks ...*frameLog) *multi {
 }
 
 func errDrainTimeout() error { return stages.ErrDrainTimeout }
+
+func newLogger(w *syncBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, nil))
+}

@@ -1,0 +1,103 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/sink/natsink"
+	"github.com/osprey-vision/osprey/stages"
+)
+
+// tinyDisk mounts a 64 KiB tmpfs (needs root) and unmounts it at cleanup.
+func tinyDisk(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tiny tmpfs (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestSpoolDiskFull spools events while NATS is down onto a 64 KiB disk until
+// it fills. Write must never hang or panic: an event is either accepted
+// (durable) or refused with an error the runner counts. When NATS comes back
+// every accepted event arrives.
+func TestSpoolDiskFull(t *testing.T) {
+	spoolDir := tinyDisk(t)
+	port := freePort(t)
+	cfg := natsink.DefaultConfig()
+	cfg.URL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	cfg.Pipeline = "diskfull"
+	cfg.ConnectTimeout, cfg.PublishTimeout = 500*time.Millisecond, time.Second
+	cfg.JetStream = &natsink.JetStreamConfig{Stream: "DISKFULL", Create: true}
+	cfg.Spool.Dir = spoolDir
+	var logs syncBuffer
+	s, err := natsink.New(cfg, newLogger(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Connect(context.Background()); err != nil {
+		t.Logf("connect with NATS down: %v", err)
+	}
+	defer s.Close(context.Background())
+
+	accepted := map[string]bool{}
+	var refused int
+	var firstErr error
+	var slowest time.Duration
+	for i := range 1500 {
+		e := event.New(event.TrackStarted, "diskfull", "cam")
+		e.TrackID, e.Label = uint64(i+1), "person"
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.Write(ctx, &stages.Frame{Stream: "cam", Events: []event.Event{e}})
+		cancel()
+		slowest = max(slowest, time.Since(t0))
+		if err != nil {
+			refused++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		accepted[e.ID] = true
+	}
+	st := s.Stats()
+	t.Logf("64 KiB spool: %d accepted, %d refused, stats %+v, slowest Write %s, first error: %v", len(accepted), refused, st, slowest.Round(time.Millisecond), firstErr)
+	if slowest > 5*time.Second {
+		t.Errorf("a Write took %s on a full disk", slowest)
+	}
+	if refused == 0 && st.Dropped == 0 {
+		t.Errorf("1500 events fit in 64 KiB? nothing refused or dropped: the disk never filled")
+	}
+	if firstErr != nil && !strings.HasPrefix(firstErr.Error(), "natsink") {
+		t.Errorf("refusal without the package prefix: %v", firstErr)
+	}
+
+	srv := natsServer(t, port, t.TempDir())
+	waitFor(t, 60*time.Second, "spool drained after NATS came back", func() bool { return s.Stats().Pending == 0 })
+	stored := storedIDs(t, srv.ClientURL(), "DISKFULL")
+	missing := 0
+	for id := range accepted {
+		if !stored[id] {
+			missing++
+		}
+	}
+	t.Logf("after NATS came back: stored %d, accepted-but-missing %d, dropped (spool full, counted) %d", len(stored), missing, s.Stats().Dropped)
+	if uint64(missing) > s.Stats().Dropped {
+		t.Errorf("%d accepted events lost beyond the %d counted drops", missing, s.Stats().Dropped)
+	}
+	if err := os.WriteFile(filepath.Join(spoolDir, "probe"), []byte("x"), 0o644); err != nil {
+		t.Logf("disk still full after drain: %v", err)
+	}
+}
