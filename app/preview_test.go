@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -276,6 +277,7 @@ type throughputRun struct {
 	frames    uint64        // frames out of the pipeline in the measured window
 	window    time.Duration // from every viewer receiving video to the end
 	fps       float64
+	cpuMs     float64 // this process's CPU time per frame in the window
 	detectP50 float64
 	received  []int // video frames each viewer got
 }
@@ -310,14 +312,15 @@ func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throu
 		}
 		return out() >= uint64(warm)
 	}, 60*time.Second, 10*time.Millisecond, "viewers receiving video")
-	t0, out0 := time.Now(), out()
+	t0, out0, cpu0 := time.Now(), out(), cpuTime(t)
 	require.Less(t, out0, uint64(maxFrames)-50, "too few frames left to measure: raise maxFrames")
 	require.NoError(t, wait())
-	window := time.Since(t0)
+	window, cpu := time.Since(t0), cpuTime(t)-cpu0
 	require.NoError(t, stop())
 	snap := a.Metrics.Snapshot()
 	r := throughputRun{viewers: n, frames: snap.Streams["plaza"].Out - out0, window: window, detectP50: snap.Stages["detect"].P50}
 	r.fps = float64(r.frames) / window.Seconds()
+	r.cpuMs = float64(cpu.Microseconds()) / 1000 / float64(r.frames)
 	require.EqualValues(t, maxFrames, snap.Streams["plaza"].Out, "offline: every frame comes out")
 	for _, v := range viewers {
 		_, f, _ := v.counts()
@@ -326,20 +329,30 @@ func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throu
 	return r
 }
 
+// cpuTime is the user+system CPU time this process has used: unlike wall
+// time it hardly moves with what other processes on the machine do.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // TestPreviewViewersDoNotSlowDetection measures the detection path's
 // throughput (frames out per second, offline over vtest.avi with the demo's
 // model and analytics) with 0, 1 and 5 WebRTC viewers, the three runs
-// interleaved twice, and requires each viewer count's best run to reach 95%
-// of the best run without viewers. Heavy (about a minute of full-rate
-// inference on 2 cores), so it runs only with OSPREY_VIEWER_LOAD=1;
+// interleaved in rounds, and requires the median over rounds of each viewer
+// count's throughput relative to 0 viewers to be at least 0.95. It also logs
+// this process's CPU time per frame, which shows the preview's own cost far
+// more steadily than wall time on a shared machine. Heavy (a minute or two of
+// full-rate inference), so it runs only with OSPREY_VIEWER_LOAD=1;
 // OSPREY_VIEWER_FRAMES sets frames per run (default 200), OSPREY_VIEWER_ROUNDS
-// the rounds (default 2).
+// the rounds (default 3).
 func TestPreviewViewersDoNotSlowDetection(t *testing.T) {
 	if os.Getenv("OSPREY_VIEWER_LOAD") != "1" {
 		t.Skip("skipping: heavy throughput measurement; run with OSPREY_VIEWER_LOAD=1")
 	}
 	model := needModel(t)
-	frames, rounds := 200, 2
+	frames, rounds := 200, 3
 	if v, err := strconv.Atoi(os.Getenv("OSPREY_VIEWER_FRAMES")); err == nil && v > 100 {
 		frames = v
 	}
@@ -351,33 +364,40 @@ func TestPreviewViewersDoNotSlowDetection(t *testing.T) {
 	for round := range rounds {
 		for _, n := range counts {
 			r := measureThroughput(t, model, n, frames, 20)
-			t.Logf("round %d, %d viewers: %d frames in %v = %.2f frames/s (detect p50 %.1f ms), video frames per viewer %v",
-				round+1, n, r.frames, r.window.Round(time.Millisecond), r.fps, r.detectP50, r.received)
+			t.Logf("round %d, %d viewers: %d frames in %v = %.2f frames/s, CPU %.1f ms/frame, detect p50 %.1f ms, video frames per viewer %v",
+				round+1, n, r.frames, r.window.Round(time.Millisecond), r.fps, r.cpuMs, r.detectP50, r.received)
 			runs[n] = append(runs[n], r)
 			for i, got := range r.received {
 				require.Positive(t, got, "viewer %d got video", i)
 			}
 		}
 	}
-	best := func(n int) float64 {
-		b := 0.0
-		for _, r := range runs[n] {
-			b = max(b, r.fps)
+	median := func(xs []float64) float64 {
+		xs = slices.Sorted(slices.Values(xs))
+		if len(xs)%2 == 0 {
+			return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 		}
-		return b
+		return xs[len(xs)/2]
 	}
-	mean := func(n int) float64 {
-		s := 0.0
-		for _, r := range runs[n] {
-			s += r.fps
+	// Ratios are taken within a round (runs seconds apart) and the median
+	// over rounds kept: load from other processes moves single runs by
+	// +-30% on a shared machine.
+	ratios := func(n int, v func(throughputRun) float64) []float64 {
+		var xs []float64
+		for i, r := range runs[n] {
+			xs = append(xs, v(r)/v(runs[0][i]))
 		}
-		return s / float64(len(runs[n]))
+		return xs
+	}
+	fps := func(r throughputRun) float64 { return r.fps }
+	cpu := func(r throughputRun) float64 { return r.cpuMs }
+	for _, n := range counts[1:] {
+		fr, cr := ratios(n, fps), ratios(n, cpu)
+		t.Logf("%d viewers / 0 viewers: throughput median %.3f (per round %.3f); CPU per frame median %.3f (per round %.3f)",
+			n, median(fr), fr, median(cr), cr)
 	}
 	for _, n := range counts[1:] {
-		t.Logf("%d viewers / 0 viewers: best %.3f, mean %.3f", n, best(n)/best(0), mean(n)/mean(0))
-	}
-	for _, n := range counts[1:] {
-		require.GreaterOrEqual(t, best(n)/best(0), 0.95, "%d viewers slow the detection path", n)
+		require.GreaterOrEqual(t, median(ratios(n, fps)), 0.95, "%d viewers slow the detection path", n)
 	}
 }
 
