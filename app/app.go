@@ -111,10 +111,20 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (*App, error) {
 			return infer.Open(vc, log)
 		}, func(level int, _ governor.Level) { a.Metrics.SetGovernorLevel("detect", level) })
 	}
+	// More detector sessions for detect.workers: each replica owns one.
+	var replicas []stages.Stage
+	for i := 1; i < cfg.Detect.Workers; i++ {
+		d, err := infer.Open(icfg, log)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = d.Close() }) // Close is idempotent
+		replicas = append(replicas, builtin.NewDetect(d, cfg.Detect.Batch, log))
+	}
 	a.track = builtin.NewTrack(cfg.Name, cfg.Track, cfg.AnalyticsConfig())
 	g.Stages = []stages.StageSpec{
 		{Name: "preprocess", Stage: builtin.NewPreprocess(det, a.sampling), In: cfg.Link("preprocess")},
-		{Name: "detect", Stage: detect, In: cfg.Link("detect"), BatchTimeout: cfg.Detect.BatchTimeout},
+		{Name: "detect", Stage: detect, Replicas: replicas, In: cfg.Link("detect"), BatchTimeout: cfg.Detect.BatchTimeout},
 		// The tracker is cheap and needs every inferred frame: a frame that got
 		// this far is tracked even if late, so no inference is wasted.
 		{Name: "track", Stage: a.track, In: cfg.Link("track"), KeepStale: true},

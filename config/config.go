@@ -104,6 +104,10 @@ type Detect struct {
 	Batch int `yaml:"batch"`
 	// BatchTimeout is how long to wait to fill a batch.
 	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	// Workers is how many detector sessions run batches in parallel (each
+	// with model.threads threads); output keeps input order. On small CPUs
+	// two one-thread sessions beat one two-thread session.
+	Workers int `yaml:"workers"`
 	// Governor, when set, steps quality down (model variant, detect.every)
 	// when inference latency exceeds its target, and back up with headroom.
 	Governor *governor.Config `yaml:"governor"`
@@ -155,7 +159,7 @@ type Metrics struct {
 func defaults() Pipeline {
 	p := Pipeline{
 		DrainTimeout: 10 * time.Second,
-		Detect:       Detect{Confidence: infer.DefaultConfidence, IoU: infer.DefaultIoU, Every: 1, Batch: 1, BatchTimeout: 5 * time.Millisecond},
+		Detect:       Detect{Confidence: infer.DefaultConfidence, IoU: infer.DefaultIoU, Every: 1, Batch: 1, BatchTimeout: 5 * time.Millisecond, Workers: 1},
 		Track:        track.DefaultConfig(),
 		Model:        Model{Providers: []string{"cpu"}},
 		Analytics:    AnalyticsOptions{Anchor: analytics.AnchorBottomCenter, LineBand: analytics.DefaultLineBand},
@@ -295,8 +299,14 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 	if p.Detect.BatchTimeout < 0 {
 		msg("detect.batch_timeout", "must not be negative, got %s", p.Detect.BatchTimeout)
 	}
+	if p.Detect.Workers < 1 || p.Detect.Workers > 16 {
+		msg("detect.workers", "must be in 1..16, got %d", p.Detect.Workers)
+	}
 	if g := p.Detect.Governor; g != nil {
 		addAll("detect.governor", g.Validate(), add)
+		if p.Detect.Workers > 1 {
+			msg("detect.governor", "needs detect.workers: 1 (the governor drives one detector session)")
+		}
 	}
 	addAll("", p.Track.Validate(), add)
 	addAll("", p.AnalyticsConfig().Validate(p.StreamIDs()), add)

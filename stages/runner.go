@@ -32,6 +32,10 @@ type StageSpec struct {
 	// BatchTimeout is how long a BatchStage waits to fill a batch after its
 	// first frame arrives.
 	BatchTimeout time.Duration
+	// Replicas are more instances of the same stage (each with its own
+	// model session, say) that process batches in parallel with Stage; the
+	// runner puts their output back in input order. Each is closed once.
+	Replicas []Stage
 	// KeepStale makes the stage process frames past their deadline instead of
 	// dropping them: for cheap stages whose state needs every frame that
 	// reached them (the tracker must see every inferred frame).
@@ -341,6 +345,10 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 			r.log.Warn("stage close failed", "stage", st.Name, "err", err)
 		}
 	}()
+	if len(st.Replicas) > 0 {
+		r.runParallel(ctx, st, in, out)
+		return
+	}
 	if bs, ok := st.Stage.(BatchStage); ok && bs.BatchSize() > 1 {
 		r.runBatchStage(ctx, st, bs, in, out)
 		return
@@ -352,20 +360,8 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 			continue
 		}
 		r.obs.Frame(f.Stream, st.Name)
-		stream := f.Stream
-		t0 := time.Now()
-		outs, err := st.Stage.Process(ctx, f)
-		took := time.Since(t0)
+		outs, took, _ := r.call(ctx, st, st.Stage, []*Frame{f})
 		est.observe(took)
-		r.obs.StageLatency(st.Name, took)
-		if err != nil {
-			r.log.Warn("stage failed on a frame", "stage", st.Name, "stream", stream, "err", err)
-			in.drop(f, ReasonError)
-			continue
-		}
-		if len(outs) == 0 {
-			r.obs.Dropped(stream, st.Name, ReasonDropped)
-		}
 		for _, o := range outs {
 			out.push(ctx, o)
 		}
@@ -374,80 +370,143 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 
 func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in, out *queue) {
 	var est estimate
-	n := bs.BatchSize()
-	batch := make([]*Frame, 0, n)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	open := true
-	for open {
-		f, ok := <-in.ch
-		if !ok {
-			break
+	b := newBatcher(in, bs.BatchSize(), st.BatchTimeout)
+	var buf []*Frame
+	for {
+		batch := b.next(buf[:0])
+		if batch == nil {
+			return
 		}
-		batch = append(batch[:0], f)
-		if st.BatchTimeout > 0 {
-			timer.Reset(st.BatchTimeout)
-		collect:
-			for len(batch) < n {
-				select {
-				case g, ok := <-in.ch:
-					if !ok {
-						open = false
-						break collect
-					}
-					batch = append(batch, g)
-				case <-timer.C:
-					break collect
-				}
-			}
-			timer.Stop()
-		} else {
-			// No timeout: take what is already queued, never wait.
-		drain:
-			for len(batch) < n {
-				select {
-				case g, ok := <-in.ch:
-					if !ok {
-						open = false
-						break drain
-					}
-					batch = append(batch, g)
-				default:
-					break drain
-				}
-			}
-		}
-		// Drop the frames that would be stale by the time the batch is done,
-		// before spending inference on them.
-		live := batch[:0]
-		for _, f := range batch {
-			if !st.KeepStale && r.late(f, est.value()) {
-				in.drop(f, ReasonStale)
-				continue
-			}
-			r.obs.Frame(f.Stream, st.Name)
-			live = append(live, f)
-		}
+		buf = batch
+		live := r.admit(st, in, batch, est.value())
 		if len(live) == 0 {
 			continue
 		}
-		r.obs.BatchSize(len(live))
-		t0 := time.Now()
-		outs, err := bs.ProcessBatch(ctx, live)
-		took := time.Since(t0)
+		outs, took, err := r.call(ctx, st, st.Stage, live)
 		est.observe(took)
-		r.obs.StageLatency(st.Name, took)
 		if err != nil {
-			r.log.Warn("stage failed on a batch", "stage", st.Name, "frames", len(live), "err", err)
-			for _, f := range live {
-				in.drop(f, ReasonError)
-			}
+			r.failed(st, live, err)
 			continue
 		}
 		for _, o := range outs {
 			out.push(ctx, o)
 		}
 	}
+}
+
+// admit drops the frames of batch that would be stale by the time the stage,
+// taking about est, is done with them, and counts the others in. It reuses
+// batch's storage.
+func (r *Runner) admit(st StageSpec, in *queue, batch []*Frame, est time.Duration) []*Frame {
+	live := batch[:0]
+	for _, f := range batch {
+		if !st.KeepStale && r.late(f, est) {
+			in.drop(f, ReasonStale)
+			continue
+		}
+		r.obs.Frame(f.Stream, st.Name)
+		live = append(live, f)
+	}
+	return live
+}
+
+// call runs one batch through stage (ProcessBatch for batch stages, Process
+// frame by frame otherwise) and records its latency.
+func (r *Runner) call(ctx context.Context, st StageSpec, stage Stage, fs []*Frame) ([]*Frame, time.Duration, error) {
+	t0 := time.Now()
+	var outs []*Frame
+	var err error
+	if bs, ok := stage.(BatchStage); ok && bs.BatchSize() > 1 {
+		r.obs.BatchSize(len(fs))
+		outs, err = bs.ProcessBatch(ctx, fs)
+	} else {
+		for i, f := range fs {
+			o, ferr := stage.Process(ctx, f)
+			if ferr != nil {
+				// f and the frames not yet processed are the runner's to drop.
+				r.failed(st, fs[i:i+1], ferr)
+				for _, g := range fs[i+1:] {
+					r.obs.Dropped(g.Stream, st.Name, ReasonError)
+					g.Release()
+				}
+				break
+			}
+			if len(o) == 0 {
+				r.obs.Dropped(f.Stream, st.Name, ReasonDropped)
+			}
+			outs = append(outs, o...)
+		}
+	}
+	took := time.Since(t0)
+	r.obs.StageLatency(st.Name, took)
+	return outs, took, err
+}
+
+// failed logs a stage error once and drops the frames it was working on.
+func (r *Runner) failed(st StageSpec, fs []*Frame, err error) {
+	r.log.Warn("stage failed", "stage", st.Name, "frames", len(fs), "err", err)
+	for _, f := range fs {
+		r.obs.Dropped(f.Stream, st.Name, ReasonError)
+		f.Release()
+	}
+}
+
+// batcher collects frames from a queue into batches of up to n, waiting at
+// most timeout after the first frame (or, with no timeout, taking only what
+// is already queued).
+type batcher struct {
+	in      *queue
+	n       int
+	timeout time.Duration
+	timer   *time.Timer
+	closed  bool
+}
+
+func newBatcher(in *queue, n int, timeout time.Duration) *batcher {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &batcher{in: in, n: max(n, 1), timeout: timeout, timer: t}
+}
+
+// next appends the next batch to buf and returns it; nil once the queue is
+// closed and drained.
+func (b *batcher) next(buf []*Frame) []*Frame {
+	if b.closed {
+		return nil
+	}
+	f, ok := <-b.in.ch
+	if !ok {
+		b.closed = true
+		return nil
+	}
+	buf = append(buf, f)
+	if b.timeout > 0 && len(buf) < b.n {
+		b.timer.Reset(b.timeout)
+		defer b.timer.Stop()
+	}
+	for len(buf) < b.n {
+		var g *Frame
+		var ok bool
+		if b.timeout <= 0 {
+			select {
+			case g, ok = <-b.in.ch:
+			default:
+				return buf // no timeout: take only what is already queued
+			}
+		} else {
+			select {
+			case g, ok = <-b.in.ch:
+			case <-b.timer.C:
+				return buf
+			}
+		}
+		if !ok {
+			b.closed = true
+			return buf
+		}
+		buf = append(buf, g)
+	}
+	return buf
 }
 
 // late reports whether f would miss its deadline if the stage, which

@@ -377,3 +377,63 @@ func TestRunnerGivesImagesToEventSinksThatNeedThem(t *testing.T) {
 	require.NoError(t, NewRunner(g, nil, nil).Run(context.Background()))
 	require.Equal(t, 5, snap.images, "every event frame arrives with its image")
 }
+
+func TestRunnerParallelReplicasKeepOrder(t *testing.T) {
+	matcheck.Leaks(t)
+	var used [3]atomic.Int32
+	mk := func(i int) *funcStage {
+		return &funcStage{fn: func(ctx context.Context, f *Frame) ([]*Frame, error) {
+			used[i].Add(1)
+			// Uneven work so replicas finish out of order.
+			time.Sleep(time.Duration((f.Seq*7)%5) * time.Millisecond)
+			return []*Frame{f}, nil
+		}}
+	}
+	s0, s1, s2 := mk(0), mk(1), mk(2)
+	sink := newRecordSink()
+	g := Graph{
+		Sources: []SourceSpec{{"a", &fakeSource{stream: "a", n: 60}}, {"b", &fakeSource{stream: "b", n: 40}}},
+		Stages: []StageSpec{{Name: "par", Stage: s0, Replicas: []Stage{s1, s2}, In: Link{8, Block}},
+			{Name: "next", Stage: pass(0), In: Link{8, Block}}},
+		Sinks:      []SinkSpec{{Name: "rec", Sink: sink, In: Link{8, Block}}},
+		SourceLink: Link{8, Block},
+	}
+	require.NoError(t, NewRunner(g, nil, nil).Run(context.Background()))
+	require.Len(t, sink.seqs["a"], 60)
+	require.Len(t, sink.seqs["b"], 40)
+	for _, stream := range []string{"a", "b"} {
+		for i, s := range sink.seqs[stream] {
+			require.Equal(t, uint64(i+1), s, "stream %s keeps its order across replicas", stream)
+		}
+	}
+	for i := range used {
+		require.Positive(t, used[i].Load(), "replica %d did work", i)
+	}
+	for _, s := range []*funcStage{s0, s1, s2} {
+		require.EqualValues(t, 1, s.closed.Load())
+	}
+}
+
+func TestRunnerBatchErrorDropsOnce(t *testing.T) {
+	matcheck.Leaks(t)
+	obs := newCountObserver()
+	bs := &failingBatch{n: 4}
+	g := Graph{
+		Sources:    []SourceSpec{{"cam", &fakeSource{stream: "cam", n: 8}}},
+		Stages:     []StageSpec{{Name: "detect", Stage: bs, In: Link{8, Block}, BatchTimeout: 10 * time.Millisecond}},
+		Sinks:      []SinkSpec{{Name: "rec", Sink: newRecordSink(), In: Link{4, Block}}},
+		SourceLink: Link{8, Block},
+	}
+	require.NoError(t, NewRunner(g, obs, nil).Run(context.Background()))
+	require.Equal(t, 8, obs.drops["detect/error"], "a failed batch is dropped and counted frame by frame")
+}
+
+type failingBatch struct {
+	funcStage
+	n int
+}
+
+func (b *failingBatch) BatchSize() int { return b.n }
+func (b *failingBatch) ProcessBatch(context.Context, []*Frame) ([]*Frame, error) {
+	return nil, errors.New("inference failed")
+}

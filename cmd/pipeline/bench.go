@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync/atomic"
 	"text/tabwriter"
+
+	"golang.org/x/sync/errgroup"
 	"time"
 
 	"github.com/osprey-vision/osprey/analytics"
@@ -82,24 +84,26 @@ func offline(cfg *config.Pipeline) {
 
 // benchResult is what bench measures.
 type benchResult struct {
-	Frames      int                   `json:"frames"`
-	Streams     int                   `json:"streams"`
-	Provider    string                `json:"provider"`
-	Threads     int                   `json:"threads"`
-	Batch       int                   `json:"batch"`
-	PipelineFPS float64               `json:"pipeline_fps"`
-	BareFPS     float64               `json:"bare_inference_fps"`
-	NaiveFPS    float64               `json:"naive_fps,omitempty"`
-	RatioBare   float64               `json:"ratio_pipeline_bare"`
-	RatioNaive  float64               `json:"ratio_pipeline_naive,omitempty"`
-	E2EP50ms    float64               `json:"e2e_p50_ms"`
-	E2EP99ms    float64               `json:"e2e_p99_ms"`
-	Stages      map[string][2]float64 `json:"stages_mean_p99_ms"`
-	stageNames  []string
+	Frames       int                   `json:"frames"`
+	Streams      int                   `json:"streams"`
+	Provider     string                `json:"provider"`
+	Threads      int                   `json:"threads"`
+	Workers      int                   `json:"workers"`
+	NaiveThreads int                   `json:"naive_threads,omitempty"`
+	Batch        int                   `json:"batch"`
+	PipelineFPS  float64               `json:"pipeline_fps"`
+	BareFPS      float64               `json:"bare_inference_fps"`
+	NaiveFPS     float64               `json:"naive_fps,omitempty"`
+	RatioBare    float64               `json:"ratio_pipeline_bare"`
+	RatioNaive   float64               `json:"ratio_pipeline_naive,omitempty"`
+	E2EP50ms     float64               `json:"e2e_p50_ms"`
+	E2EP99ms     float64               `json:"e2e_p99_ms"`
+	Stages       map[string][2]float64 `json:"stages_mean_p99_ms"`
+	stageNames   []string
 }
 
 func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *slog.Logger) (*benchResult, error) {
-	res := &benchResult{Streams: len(cfg.Streams), Threads: cfg.Model.Threads, Batch: cfg.Detect.Batch, Stages: map[string][2]float64{}}
+	res := &benchResult{Streams: len(cfg.Streams), Threads: cfg.Model.Threads, Workers: cfg.Detect.Workers, Batch: cfg.Detect.Batch, Stages: map[string][2]float64{}}
 
 	// 1. The pipeline, offline, sinks off, counting frames out.
 	var out atomic.Int64
@@ -133,22 +137,41 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 		res.E2EP50ms, res.E2EP99ms = e2e[0], e2e[1]
 	}
 
-	// Baselines run on the first stream's frames with the same model settings.
+	// Baselines run on the first stream's frames with the same model
+	// settings: bare inference with the same sessions and threads as the
+	// pipeline's detect stage; the naive loop with one session given all of
+	// those threads, as a first attempt would.
 	icfg := cfg.InferConfig()
 	icfg.Path = cfg.ModelPath()
-	det, err := infer.Open(icfg, lg)
-	if err != nil {
-		return nil, err
+	var dets []*infer.Detector
+	defer func() {
+		for _, d := range dets {
+			_ = d.Close()
+		}
+	}()
+	for range cfg.Detect.Workers {
+		d, err := infer.Open(icfg, lg)
+		if err != nil {
+			return nil, err
+		}
+		dets = append(dets, d)
 	}
-	defer det.Close()
 	perStream := res.Frames / len(cfg.Streams)
-	bare, err := bareInference(ctx, det, cfg.Streams[0], perStream, max(cfg.Detect.Batch, 1))
+	bare, err := bareInference(ctx, dets, cfg.Streams[0], perStream, max(cfg.Detect.Batch, 1))
 	if err != nil {
 		return nil, fmt.Errorf("bare inference baseline: %w", err)
 	}
 	res.BareFPS = bare
 	res.RatioBare = res.PipelineFPS / res.BareFPS
 	if naive {
+		ncfg := icfg
+		ncfg.Threads = max(icfg.Threads, 1) * cfg.Detect.Workers
+		det, err := infer.Open(ncfg, lg)
+		if err != nil {
+			return nil, err
+		}
+		defer det.Close()
+		res.NaiveThreads = ncfg.Threads
 		nv, err := naiveLoop(ctx, det, cfg, perStream)
 		if err != nil {
 			return nil, fmt.Errorf("naive baseline: %w", err)
@@ -160,8 +183,9 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 }
 
 // bareInference decodes and preprocesses n frames first (not timed), then
-// times the detector alone over them in batches.
-func bareInference(ctx context.Context, det *infer.Detector, sc capture.Config, n, batch int) (float64, error) {
+// times the detectors alone over them in batches, the sessions in parallel.
+func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Config, n, batch int) (float64, error) {
+	det := dets[0]
 	src, err := capture.New(sc, nil, nil)
 	if err != nil {
 		return 0, err
@@ -194,11 +218,24 @@ func bareInference(ctx context.Context, det *infer.Detector, sc capture.Config, 
 	if len(inputs) == 0 {
 		return 0, errors.New("no frames decoded")
 	}
+	var next atomic.Int64
+	var g errgroup.Group
 	t0 := time.Now()
-	for i := 0; i < len(inputs); i += batch {
-		if _, err := det.Detect(ctx, inputs[i:min(i+batch, len(inputs))]); err != nil {
-			return 0, err
-		}
+	for _, d := range dets {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(int64(batch))) - batch
+				if i >= len(inputs) {
+					return nil
+				}
+				if _, err := d.Detect(ctx, inputs[i:min(i+batch, len(inputs))]); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
 	}
 	return float64(len(inputs)) / time.Since(t0).Seconds(), nil
 }
@@ -257,7 +294,7 @@ func naiveLoop(ctx context.Context, det *infer.Detector, cfg *config.Pipeline, n
 
 func (r *benchResult) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "frames\t%d (%d stream(s)), provider %s, threads %d, batch %d\n", r.Frames, r.Streams, r.Provider, r.Threads, r.Batch)
+	fmt.Fprintf(tw, "frames\t%d (%d stream(s)), provider %s, %d detector session(s) x %d thread(s), batch %d\n", r.Frames, r.Streams, r.Provider, r.Workers, r.Threads, r.Batch)
 	fmt.Fprintf(tw, "pipeline\t%.1f fps\te2e p50 %.1f ms, p99 %.1f ms\n", r.PipelineFPS, r.E2EP50ms, r.E2EP99ms)
 	for _, name := range r.stageNames {
 		s := r.Stages[name]
@@ -265,7 +302,7 @@ func (r *benchResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "bare inference\t%.1f fps\tpipeline/bare = %.2f\n", r.BareFPS, r.RatioBare)
 	if r.NaiveFPS > 0 {
-		fmt.Fprintf(tw, "naive loop\t%.1f fps\tpipeline/naive = %.2f\n", r.NaiveFPS, r.RatioNaive)
+		fmt.Fprintf(tw, "naive loop\t%.1f fps\tpipeline/naive = %.2f (one session, %d threads)\n", r.NaiveFPS, r.RatioNaive, r.NaiveThreads)
 	}
 	_ = tw.Flush()
 }

@@ -72,9 +72,7 @@ func (d *Detect) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stage
 	t0 := time.Now()
 	dets, err := det.Detect(ctx, d.inputs)
 	if err != nil {
-		for _, f := range fs {
-			f.Release()
-		}
+		// The runner drops (and releases) the batch on error.
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 	d.observe(time.Since(t0), len(d.inputs))
