@@ -25,3 +25,12 @@ if [ $# -eq 0 ]; then
 fi
 echo "== go test"
 go test -tags matprofile -count=1 -timeout 20m "${pkgs[@]}"
+
+if [ $# -eq 0 ]; then
+  # Reduced durations; OSPREY_FAULT_SCALE=N stretches them (docs/reliability.md).
+  echo "== fault injection"
+  go vet -tags faults,matprofile ./faults/
+  go test -tags faults,matprofile -count=1 -timeout 15m ./faults/
+  echo "== soak (75 s here; a 30 min run is in docs/reliability.md)"
+  go run -tags matprofile ./cmd/pipeline soak --duration 75s --interval 5s pipelines/demo.yaml
+fi
