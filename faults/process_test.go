@@ -380,3 +380,56 @@ func TestSIGKILLAndRestartKeepsSpool(t *testing.T) {
 		t.Errorf("%d spooled events lost across SIGKILL", missing)
 	}
 }
+
+// TestSIGHUPReload drives hot reload through the real binary: SIGHUP after
+// adding a stream starts it (source.up in the events file) without touching
+// the other; SIGHUP after breaking the file logs the file:line:col error and
+// the pipeline keeps running; SIGTERM still exits 0.
+func TestSIGHUPReload(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	body := func(extra string) string {
+		return fmt.Sprintf(`name: hup
+streams:
+  - { id: first, url: "test://?fps=10&w=320&h=240" }
+%s
+%s
+sinks:
+  jsonl: { path: %s }
+`, extra, modelYAML(t), events)
+	}
+	path := writeYAML(t, body(""))
+	p := runBinary(t, "run", "--status", "off", path)
+	waitFor(t, 30*time.Second, "first stream up", func() bool { return countEvents(readEvents(t, events), "source.up", "first") > 0 })
+
+	if err := os.WriteFile(path, []byte(body(`  - { id: second, url: "test://?fps=10&w=320&h=240" }`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "added stream up after SIGHUP", func() bool { return countEvents(readEvents(t, events), "source.up", "second") > 0 })
+
+	if err := os.WriteFile(path, []byte(body("")+"detect: { every: often }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "rejection logged", func() bool { return strings.Contains(p.stderr.String(), "reload rejected") })
+	time.Sleep(time.Second)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	evs := readEvents(t, events)
+	t.Logf("exit %d; first: %d up / %d down, second: %d up; rejection: %s", p.cmd.ProcessState.ExitCode(),
+		countEvents(evs, "source.up", "first"), countEvents(evs, "source.down", "first"), countEvents(evs, "source.up", "second"), firstLine(p.stderr.String(), "reload rejected"))
+	if p.cmd.ProcessState.ExitCode() != 0 {
+		t.Errorf("exit code %d", p.cmd.ProcessState.ExitCode())
+	}
+	if countEvents(evs, "source.up", "first") != 1 || countEvents(evs, "source.down", "first") != 1 {
+		t.Error("the unchanged stream was restarted by a reload")
+	}
+	if !strings.Contains(p.stderr.String(), path+":") {
+		t.Errorf("rejection does not name %s with a position:\n%s", path, tail(p.stderr.String(), 10))
+	}
+}
