@@ -101,3 +101,44 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Logf("disk still full after drain: %v", err)
 	}
 }
+
+// TestGovernorVariantFailsToLoad makes the governor step down at once to a
+// level whose model variant is corrupt: ONNX Runtime cannot create that
+// session, the detect stage logs it and keeps the base model, and frames keep
+// flowing through inference.
+func TestGovernorVariantFailsToLoad(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "variant.onnx")
+	if err := os.WriteFile(bad, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(repoRoot(t), "models/ssd_mobilenet_v2_coco.onnx")
+	needFile(t, model)
+	path := writeYAML(t, fmt.Sprintf(`name: governor
+streams:
+  - { id: pattern, url: "test://?fps=15&w=320&h=240" }
+model: { path: %s, format: ssd, labels: coco, providers: [cpu], threads: 1 }
+detect:
+  confidence: 0.4
+  governor:
+    target_p99: 1ms
+    window: 5
+    levels:
+      - { name: full }
+      - { name: small, variant: %s }
+`, model, bad))
+	sink := newFrameLog()
+	r := start(t, path, sink)
+	waitFor(t, 60*time.Second, "the variant failure to be logged", func() bool {
+		return strings.Contains(r.log.String(), "governor: cannot open model variant, keeping the base model")
+	})
+	n := sink.count("pattern")
+	waitFor(t, 20*time.Second, "frames after the failed switch", func() bool { return sink.count("pattern") > n+10 })
+	if _, err := r.wait(t, 15*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("%s", firstLine(r.log.String(), "cannot open model variant"))
+	if !strings.Contains(r.log.String(), bad) {
+		t.Errorf("log does not name the variant %s", bad)
+	}
+}
