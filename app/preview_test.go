@@ -140,6 +140,7 @@ func TestChromiumAgainstDemoPipeline(t *testing.T) {
 	if err != nil {
 		t.Skip("skipping: node is not installed")
 	}
+	matcheck.Leaks(t)
 	seconds := 14
 	if v, err := strconv.Atoi(os.Getenv("OSPREY_DEMO_SECONDS")); err == nil && v > 0 {
 		seconds = v
@@ -288,7 +289,13 @@ type throughputRun struct {
 // video (and at least warm frames went through) until the pipeline ends.
 func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throughputRun {
 	t.Helper()
-	cfg := parse(t, demoYAML(model, false, false, `  preview: {listen: "127.0.0.1:0"}
+	// OSPREY_VIEWER_PREVIEW adds keys to the preview block (e.g. "max_fps: 10")
+	// to see what a cheaper preview buys; unset, it is the demo's preview.
+	extra := ""
+	if v := os.Getenv("OSPREY_VIEWER_PREVIEW"); v != "" {
+		extra = ", " + v
+	}
+	cfg := parse(t, demoYAML(model, false, false, `  preview: {listen: "127.0.0.1:0"`+extra+`}
 `))
 	a, err := New(cfg, quietLog(), Options{MaxFrames: maxFrames})
 	require.NoError(t, err)
@@ -346,7 +353,7 @@ func cpuTime(t *testing.T) time.Duration {
 // more steadily than wall time on a shared machine. Heavy (a minute or two of
 // full-rate inference), so it runs only with OSPREY_VIEWER_LOAD=1;
 // OSPREY_VIEWER_FRAMES sets frames per run (default 200), OSPREY_VIEWER_ROUNDS
-// the rounds (default 3).
+// the rounds (default 3), OSPREY_VIEWER_PREVIEW extra preview keys.
 func TestPreviewViewersDoNotSlowDetection(t *testing.T) {
 	if os.Getenv("OSPREY_VIEWER_LOAD") != "1" {
 		t.Skip("skipping: heavy throughput measurement; run with OSPREY_VIEWER_LOAD=1")
