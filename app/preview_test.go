@@ -91,11 +91,12 @@ func waitPreview(t *testing.T, a *App, stream string, d time.Duration) string {
 		if json.NewDecoder(resp.Body).Decode(&streams) != nil {
 			return false
 		}
-		return slices.ContainsFunc(streams, func(s struct {
-			ID string `json:"id"`
-		}) bool {
-			return s.ID == stream
-		})
+		for _, s := range streams {
+			if s.ID == stream {
+				return true
+			}
+		}
+		return false
 	}, d, 50*time.Millisecond, "preview server serving stream %s", stream)
 	return base
 }
