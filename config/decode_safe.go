@@ -10,8 +10,10 @@ import (
 
 // nodeToValue is yaml.NodeToValue made safe for hostile files: goccy/go-yaml
 // v1.19.2 panics ("reflect: array index out of range") when a fixed-size
-// array such as a point [x, y] is given more values. The list at fault is
-// reported at its position instead; any other decoder panic becomes an error.
+// array such as a point [x, y] is given more values. The panic becomes an
+// error naming the list's line:col. It is a plain error on purpose: walk has
+// already reported that list with its field path, and Parse adds plain
+// decoder errors only when walk found nothing.
 func nodeToValue(n ast.Node, v any) (err error) {
 	defer func() {
 		r := recover()
@@ -19,7 +21,8 @@ func nodeToValue(n ast.Node, v any) (err error) {
 			return
 		}
 		if bad, want := arrayOverflow(n, reflect.TypeOf(v)); bad != nil {
-			err = &yaml.SyntaxError{Message: fmt.Sprintf("this list has %d values, at most %d allowed (a point is [x, y])", len(bad.Values), want), Token: bad.GetToken()}
+			pos := bad.GetToken().Position
+			err = fmt.Errorf("line %d column %d: this list has %d values, at most %d allowed (a point is [x, y])", pos.Line, pos.Column, len(bad.Values), want)
 			return
 		}
 		err = fmt.Errorf("the YAML decoder failed on this file (%v): check the file's structure against pipelines/demo.yaml", r)

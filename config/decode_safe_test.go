@@ -23,7 +23,7 @@ func TestNodeToValueArrayOverflow(t *testing.T) {
 		require.Error(t, err)
 		d := &decoder{file: "x.yaml"}
 		d.yamlError("", err)
-		require.Equal(t, "x.yaml:6:33: this list has 3 values, at most 2 allowed (a point is [x, y])", d.errs.Error())
+		require.Equal(t, "x.yaml: line 6 column 33: this list has 3 values, at most 2 allowed (a point is [x, y])", d.errs.Error())
 	}
 	// A good file decodes as before.
 	data, err := os.ReadFile("../pipelines/demo.yaml")
