@@ -91,7 +91,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (*App, error) {
 		g.Budget = 0
 	}
 	for _, sc := range cfg.Streams {
-		src, err := capture.New(sc, log.With("stream", sc.ID), a.onSourceState)
+		src, err := capture.New(sc, log, a.onSourceState) // capture adds stream= itself
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +216,9 @@ func (a *App) onSourceState(s capture.State) {
 	typ := event.SourceUp
 	if !s.Up {
 		typ = event.SourceDown
-		a.log.Warn("stream down", "stream", s.Stream, "url", s.URL, "reason", s.Reason)
+		if s.Reason != "closed" { // "closed" is the pipeline stopping, not a fault
+			a.log.Warn("stream down", "stream", s.Stream, "url", s.URL, "reason", s.Reason)
+		}
 	}
 	e := event.New(typ, a.cfg.Name, s.Stream)
 	e.Reason = s.Reason

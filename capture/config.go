@@ -291,5 +291,10 @@ var userinfo = regexp.MustCompile(`://[^/@\s"']*@`)
 // Redact returns s with the user:password part of every URL in it replaced,
 // so that stream URLs can be logged and shown in events.
 func Redact(s string) string {
-	return userinfo.ReplaceAllString(s, "://REDACTED@")
+	s = userinfo.ReplaceAllString(s, "://REDACTED@")
+	return secretParam.ReplaceAllString(s, "${1}REDACTED")
 }
+
+// secretParam matches the value of query parameters that carry credentials
+// (?token=..., &password=..., &key=...), in URLs and in gst: strings.
+var secretParam = regexp.MustCompile(`(?i)([?&;](?:access_token|token|password|passwd|pass|pwd|secret|key|apikey|api_key|auth|sig|signature)=)[^&\s"';!]*`)

@@ -90,3 +90,17 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactHidesCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"rtsp://user:pw@cam/stream":                           "rtsp://REDACTED@cam/stream",
+		"rtsp://cam/stream?token=abc&channel=1":               "rtsp://cam/stream?token=REDACTED&channel=1",
+		"rtsp://cam/s?Password=x":                             "rtsp://cam/s?Password=REDACTED",
+		"gst:rtspsrc location=rtsp://a:b@h/x?key=k ! appsink": "gst:rtspsrc location=rtsp://REDACTED@h/x?key=REDACTED ! appsink",
+		"file:///videos/keyframes.mp4":                        "file:///videos/keyframes.mp4",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -286,6 +286,7 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 			addAll(path, s.Validate(), add)
 		}
 	}
+	p.validateLimits(add)
 	p.validateModel(msg, add)
 	if p.Detect.Every < 1 {
 		msg("detect.every", "must be >= 1 (1 = every frame), got %d", p.Detect.Every)

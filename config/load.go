@@ -77,7 +77,7 @@ func Parse(name string, data []byte) (*Pipeline, error) {
 	body := f.Docs[0].Body
 	p := defaults()
 	d.walk(body, reflect.TypeOf(p), "")
-	if err := yaml.NodeToValue(body, &p); err != nil {
+	if err := nodeToValue(body, &p); err != nil {
 		var ye yaml.Error
 		// Errors without a position (durations) were already reported by walk.
 		if errors.As(err, &ye) || len(d.errs) == 0 {
