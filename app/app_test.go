@@ -134,7 +134,7 @@ func TestOverloadStaysInsideTheBudget(t *testing.T) {
 	}
 	d := overloadDuration(t)
 	const budget = 300 * time.Millisecond
-	run := func(mode string, budget time.Duration) (p99 float64, drops map[string]uint64, out uint64, rss []int) {
+	run := func(mode string, budget, d time.Duration) (p99 float64, drops map[string]uint64, out uint64, rss []int) {
 		cfg := parse(t, fmt.Sprintf(`name: overload
 mode: %s
 latency_budget: %s
@@ -175,7 +175,7 @@ detect: {confidence: 0.5}
 		return p99, drops, out, rss
 	}
 
-	p99, drops, out, rss := run("live", budget)
+	p99, drops, out, rss := run("live", budget, d)
 	t.Logf("live, budget %s: p99 %.0f ms, %d frames out, drops %v, RSS KB %v", budget, p99, out, drops, rss)
 	require.Positive(t, out)
 	var dropped uint64
@@ -190,7 +190,8 @@ detect: {confidence: 0.5}
 		require.Less(t, half[len(half)-1]-half[0], 32*1024, "RSS grows after warm-up: %v", rss)
 	}
 
-	p99Block, dropsBlock, _, _ := run("offline", 0)
+	// The contrast needs no long run: latency piles up within seconds.
+	p99Block, dropsBlock, _, _ := run("offline", 0, min(d, 12*time.Second))
 	t.Logf("block, no budget: p99 %.0f ms, drops %v", p99Block, dropsBlock)
 	require.Empty(t, dropsBlock, "block queues drop nothing")
 	require.Greater(t, p99Block, 2*p99, "without a budget and with block queues latency piles up")
