@@ -1,39 +1,16 @@
 package analytics
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/track"
 )
 
-// compileSchema compiles event/schema.json with format assertions on, so
-// "time" must really be an RFC 3339 date-time.
-func compileSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(event.Schema))
-	if err != nil {
-		t.Fatalf("event schema is not JSON: %v", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("event-v1.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("event-v1.json")
-	if err != nil {
-		t.Fatalf("compiling event schema: %v", err)
-	}
-	return sch
-}
-
-func validateAll(t *testing.T, sch *jsonschema.Schema, evs []event.Event) map[event.Type]int {
+func validateAll(t *testing.T, evs []event.Event) map[event.Type]int {
 	t.Helper()
 	seen := map[event.Type]int{}
 	for _, e := range evs {
@@ -41,11 +18,7 @@ func validateAll(t *testing.T, sch *jsonschema.Schema, evs []event.Event) map[ev
 		if err != nil {
 			t.Fatalf("marshal %+v: %v", e, err)
 		}
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sch.Validate(inst); err != nil {
+		if err := event.Validate(b); err != nil {
 			t.Errorf("%s event does not match event/schema.json:\n%s\n%v", e.Type, b, err)
 		}
 		seen[e.Type]++
@@ -58,7 +31,6 @@ func validateAll(t *testing.T, sch *jsonschema.Schema, evs []event.Event) map[ev
 // far off screen, a track vanishing without an end), and validates each
 // event's JSON against the schema.
 func TestEventsMatchSchema(t *testing.T) {
-	sch := compileSchema(t)
 	cfg := Config{
 		Zones: []Zone{{Name: "door", Stream: "cam", LoiterAfter: 300 * time.Millisecond,
 			Polygon: [][2]float64{{0.4, 0.4}, {0.6, 0.4}, {0.6, 0.6}, {0.4, 0.6}}}},
@@ -80,7 +52,7 @@ func TestEventsMatchSchema(t *testing.T) {
 	f.frame([]track.Track{person(3, 0.5, 0.5)}, nil, nil)
 	f.frame(nil, nil, nil)
 
-	seen := validateAll(t, sch, f.all)
+	seen := validateAll(t, f.all)
 	for _, typ := range []event.Type{event.TrackStarted, event.TrackEnded, event.ZoneEntered, event.ZoneLeft, event.Loitering, event.LineCrossed} {
 		if seen[typ] == 0 {
 			t.Errorf("scenario emitted no %s event (emitted %v)", typ, seen)
@@ -96,7 +68,6 @@ func TestEventsMatchSchema(t *testing.T) {
 // The schema check must be able to fail: a crossing without a direction
 // and a track.started without its box are rejected.
 func TestSchemaRejectsIncompleteEvents(t *testing.T) {
-	sch := compileSchema(t)
 	for _, e := range []event.Event{
 		func() event.Event {
 			e := event.New(event.LineCrossed, "p", "cam")
@@ -110,11 +81,7 @@ func TestSchemaRejectsIncompleteEvents(t *testing.T) {
 		}(),
 	} {
 		b, _ := json.Marshal(e)
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sch.Validate(inst) == nil {
+		if event.Validate(b) == nil {
 			t.Errorf("schema accepted incomplete %s event %s", e.Type, b)
 		}
 	}

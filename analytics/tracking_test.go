@@ -13,7 +13,6 @@ import (
 // scenes and compares the engine's line counts with the crossings of the
 // ground-truth trajectories. Every emitted event is also schema-checked.
 func TestLineCountsOnSyntheticScenes(t *testing.T) {
-	sch := compileSchema(t)
 	line := Line{Name: "mid", Stream: "sim", From: [2]float64{0.5, 0}, To: [2]float64{0.5, 1}}
 	for _, tc := range []struct {
 		preset string
@@ -37,7 +36,7 @@ func TestLineCountsOnSyntheticScenes(t *testing.T) {
 			}
 			end := tr.Flush()
 			evs = append(evs, e.Update(nil, nil, end, int(c.Width), int(c.Height), uint64(len(sc.Frames)+1), sc.Frames[len(sc.Frames)-1].At)...)
-			validateAll(t, sch, evs)
+			validateAll(t, evs)
 
 			got := e.Counts().Lines["mid"]
 			t.Logf("%s seed %d: line in/out %d/%d, ground truth %d/%d", tc.preset, seed, got.In, got.Out, want[0], want[1])

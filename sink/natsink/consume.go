@@ -1,14 +1,11 @@
 package natsink
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/nats-io/nats.go"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/osprey-vision/osprey/event"
 )
@@ -73,32 +70,11 @@ func FilterSubject(prefix, pipeline, stream, typ string) string {
 	return strings.Join([]string{prefix, tok(pipeline), tok(stream), t}, ".")
 }
 
-var compileSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(event.Schema))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("event.json", doc); err != nil {
-		return nil, err
-	}
-	return c.Compile("event.json")
-})
-
 // DecodeEvent checks body against event/schema.json and decodes it. The error
 // says which rule failed.
 func DecodeEvent(body []byte) (event.Event, error) {
-	sch, err := compileSchema()
-	if err != nil {
-		return event.Event{}, fmt.Errorf("natsink: compile event schema: %w", err)
-	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		return event.Event{}, fmt.Errorf("natsink: event is not JSON: %w", err)
-	}
-	if err := sch.Validate(v); err != nil {
-		return event.Event{}, fmt.Errorf("natsink: event does not match the schema: %w", err)
+	if err := event.Validate(body); err != nil {
+		return event.Event{}, fmt.Errorf("natsink: %w", err)
 	}
 	var e event.Event
 	if err := json.Unmarshal(body, &e); err != nil {

@@ -24,7 +24,7 @@ func TestFilterSubject(t *testing.T) {
 
 func TestDecodeEventRejectsInvalid(t *testing.T) {
 	tests := []struct{ name, body, want string }{
-		{"not json", `{`, "natsink: event is not JSON"},
+		{"not json", `{`, "natsink: event: not JSON"},
 		{"line.crossed without line", `{"schema":1,"id":"01M8DF1PQJ3MJJJK3Y46CDGRNS","type":"line.crossed","pipeline":"p","stream":"s","time":"2026-11-27T02:58:42Z","track_id":1,"direction":"in","count":1}`, "missing property 'line'"},
 		{"unknown field", `{"schema":1,"id":"01M8DF1PQJ3MJJJK3Y46CDGRNS","type":"source.up","pipeline":"p","stream":"s","time":"2026-11-27T02:58:42Z","extra":1}`, "additional properties 'extra' not allowed"},
 	}
