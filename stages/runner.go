@@ -148,6 +148,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		q          *queue
 		eventsOnly bool
 		images     bool // an event sink that needs the frame's image
+		events     bool // an EventSink: gets Emit's events too
 	}
 	sinks := make([]*sinkRun, 0, len(r.g.Sinks))
 	for _, s := range r.g.Sinks {
@@ -162,6 +163,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			// Event sinks get a blocking queue even when they take every frame
 			// (per-frame detections on NATS): events ride on frames and must
 			// not be dropped with them.
+			sr.events = true
 			sr.eventsOnly = es.EventsOnly()
 			if is, ok := s.Sink.(ImageSink); ok {
 				sr.images = is.NeedsImages()
@@ -176,7 +178,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.evMu.Lock()
 	for _, s := range sinks {
-		if s.eventsOnly {
+		if s.events {
 			r.evQueues = append(r.evQueues, s.q)
 		}
 	}
@@ -235,11 +237,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	for _, s := range r.g.Sources {
 		srcWG.Go(func() { r.runSource(ctx, hard, s, first) })
 	}
-	sourcesDone := make(chan struct{})
 	go func() {
 		srcWG.Wait()
 		close(first.ch)
-		close(sourcesDone)
 	}()
 
 	done := make(chan struct{})
