@@ -42,10 +42,10 @@ func TestValidateBadFiles(t *testing.T) {
 		"wrong-type":   {head + "detect: {batch: [1]}\n", ":4:17: detect.batch: "},
 		"bad-duration": {head + "latency_budget: fast\n", `:4:17: latency_budget: time: invalid duration "fast"`},
 		"missing-model": {"streams: [{id: a, url: test://}]\nmodel: {path: /none.onnx, format: ssd}\n",
-			":2:16: model.path: model file /none.onnx not found"},
+			":2:15: model.path: model file /none.onnx not found"},
 		"bad-scheme":   {"streams:\n  - {id: a, url: \"mms://cam\"}\nmodel: {path: " + model + ", format: ssd}\n", `:2:18: streams[0].url: unsupported scheme "mms"`},
 		"duplicate-id": {"streams:\n  - {id: a, url: test://}\n  - {id: a, url: test://}\nmodel: {path: " + model + ", format: ssd}\n", `:3:10: streams[1].id: duplicate stream id "a"`},
-		"not-yaml":     {"streams: [\n", ".yaml:"},
+		"not-yaml":     {"streams: [\n", ":1:10: "},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
