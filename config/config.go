@@ -60,6 +60,10 @@ type Pipeline struct {
 	Mode Mode `yaml:"mode"`
 	// DrainTimeout bounds a graceful stop (default 10s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// OpenCVThreads sizes OpenCV's own thread pool for resizes and colour
+	// conversions (default 1: the pipeline's stages already run in
+	// parallel; 0: OpenCV's default of every core).
+	OpenCVThreads *int `yaml:"opencv_threads"`
 
 	Streams   []capture.Config `yaml:"streams"`
 	Model     Model            `yaml:"model"`
@@ -259,6 +263,9 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 	}
 	if p.LatencyBudget < 0 {
 		msg("latency_budget", "must not be negative, got %s", p.LatencyBudget)
+	}
+	if n := p.OpenCVThreads; n != nil && (*n < 0 || *n > 256) {
+		msg("opencv_threads", "must be in 0..256 (0: OpenCV's default), got %d", *n)
 	}
 	if p.DrainTimeout <= 0 {
 		msg("drain_timeout", "must be > 0, got %s", p.DrainTimeout)
