@@ -323,9 +323,18 @@ func (c Counts) String() string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Lines)) {
 		l := c.Lines[name]
-		s += fmt.Sprintf("line %s: in %d %s, out %d %s\n", name, l.In, classes(l.InByClass), l.Out, classes(l.OutByClass))
+		s += fmt.Sprintf("line %s: in %d%s, out %d%s\n", name, l.In, byClass(l.InByClass), l.Out, byClass(l.OutByClass))
 	}
 	return s
+}
+
+// byClass is the per-class split after a total: " (person=3 car=1)", or ""
+// when nothing was counted.
+func byClass(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return " (" + classes(m) + ")"
 }
 
 func classes(m map[string]int) string {
