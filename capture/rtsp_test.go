@@ -1,90 +1,24 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/osprey-vision/osprey/internal/rtsptest"
 	"github.com/osprey-vision/osprey/stages"
 )
 
-// rtspServer is scripts/rtsp-server.py (GStreamer's RTSP server) serving
-// vtest.avi at rtsp://127.0.0.1:port/cam.
-type rtspServer struct {
-	cmd  *exec.Cmd
-	port int
-}
+// startRTSP starts scripts/rtsp-server.py serving vtest.avi on port.
+func startRTSP(t *testing.T, port int) *rtsptest.Server { return rtsptest.Start(t, port, vtest) }
 
-// startRTSP starts the test server on port and waits until it serves.
-func startRTSP(t *testing.T, port int) *rtspServer {
-	t.Helper()
-	needFile(t, vtest)
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3 for the GStreamer RTSP test server (see scripts/setup.sh)")
-	}
-	cmd := exec.Command("/usr/bin/python3", "../scripts/rtsp-server.py", "--port", fmt.Sprint(port), "--file", vtest)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &rtspServer{cmd: cmd, port: port}
-	t.Cleanup(s.kill)
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ok := sc.Scan() && sc.Text() == "ready"
-		ready <- ok
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			_ = cmd.Wait()
-			if strings.Contains(stderr.String(), "No module named 'gi'") || strings.Contains(stderr.String(), "Namespace GstRtspServer not available") {
-				t.Skipf("GStreamer RTSP server bindings missing (see scripts/setup.sh): %s", stderr.String())
-			}
-			t.Fatalf("rtsp-server.py did not start: %s", stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("rtsp-server.py not ready after 15s: %s", stderr.String())
-	}
-	return s
-}
-
-func (s *rtspServer) url() string { return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", s.port) }
-
-// kill stops the server the hard way (a crash, no RTSP TEARDOWN).
-func (s *rtspServer) kill() {
-	if s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return rtsptest.FreePort(t) }
 
 // reader reads a source in the background, as the runner does, and records
 // frames and state transitions.
@@ -177,7 +111,7 @@ func TestRTSPKillRestart(t *testing.T) {
 	checkMats(t)
 	port := freePort(t)
 	srv := startRTSP(t, port)
-	cfg := rtspConfig(srv.url())
+	cfg := rtspConfig(srv.URL())
 	r, src := startReader(t, cfg)
 
 	up := r.waitState(t, true, 15*time.Second)
@@ -188,12 +122,12 @@ func TestRTSPKillRestart(t *testing.T) {
 	if size != [2]int{768, 576} {
 		t.Errorf("frame size %v, want 768x576", size)
 	}
-	if up.URL != srv.url() || up.Stream != "cam" {
+	if up.URL != srv.URL() || up.Stream != "cam" {
 		t.Errorf("up state %+v", up)
 	}
 
 	killed := time.Now()
-	srv.kill()
+	srv.Kill()
 	down := r.waitState(t, false, cfg.StallTimeout+3*time.Second)
 	t.Logf("down %s after kill, reason %q", down.At.Sub(killed).Round(time.Millisecond), down.Reason)
 	if down.Reason == "" {
@@ -224,13 +158,13 @@ func TestRTSPStall(t *testing.T) {
 	}
 	port := freePort(t)
 	srv := startRTSP(t, port)
-	cfg := rtspConfig(srv.url())
+	cfg := rtspConfig(srv.URL())
 	r, _ := startReader(t, cfg)
 	r.waitState(t, true, 15*time.Second)
 	r.waitFrames(t, 10, 10*time.Second)
 
 	stopped := time.Now()
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	down := r.waitState(t, false, cfg.StallTimeout+3*time.Second)
@@ -238,7 +172,7 @@ func TestRTSPStall(t *testing.T) {
 	if want := "no frame for 2s"; down.Reason != want {
 		t.Errorf("reason %q, want %q", down.Reason, want)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := srv.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, true, 20*time.Second)

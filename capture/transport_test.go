@@ -56,7 +56,7 @@ func TestRTSPTransport(t *testing.T) {
 		t.Run(fmt.Sprintf("tcp=%v", tcp), func(t *testing.T) {
 			checkMats(t)
 			before := udpSockets(t)
-			cfg := rtspConfig(srv.url())
+			cfg := rtspConfig(srv.URL())
 			cfg.TCP = tcp
 			src := mustNew(t, cfg, nil)
 			defer src.Close(context.Background())

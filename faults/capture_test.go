@@ -56,7 +56,7 @@ func TestRTSPKilledAndRestarted(t *testing.T) {
 	time.Sleep(base)
 	before := sink.fps("pattern", t0, time.Now())
 
-	srv.kill()
+	srv.Kill()
 	killed := time.Now()
 	outage := phase(6 * time.Second)
 	time.Sleep(outage)

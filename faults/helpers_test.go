@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/osprey-vision/osprey/app"
 	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/internal/rtsptest"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -316,67 +316,10 @@ func (w *upWatch) seq() []float64 {
 	return append([]float64(nil), w.values...)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return rtsptest.FreePort(t) }
 
-// rtspServer is scripts/rtsp-server.py serving vtest.avi.
-type rtspServer struct {
-	cmd  *exec.Cmd
-	port int
-}
-
-func startRTSP(t *testing.T, port int) *rtspServer {
-	t.Helper()
-	needFile(t, vtest)
-	needFile(t, "/usr/bin/python3")
-	cmd := exec.Command("/usr/bin/python3", filepath.Join(repoRoot(t), "scripts/rtsp-server.py"), "--port", fmt.Sprint(port), "--file", vtest)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &rtspServer{cmd: cmd, port: port}
-	t.Cleanup(s.kill)
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ready <- sc.Scan() && sc.Text() == "ready"
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			_ = cmd.Wait()
-			if strings.Contains(stderr.String(), "No module named 'gi'") || strings.Contains(stderr.String(), "GstRtspServer") {
-				t.Skipf("GStreamer RTSP server bindings missing (scripts/setup.sh): %s", stderr.String())
-			}
-			t.Fatalf("rtsp-server.py did not start: %s", stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("rtsp-server.py not ready after 15s: %s", stderr.String())
-	}
-	return s
-}
-
-// kill stops the server the hard way (a crash: no RTSP TEARDOWN).
-func (s *rtspServer) kill() {
-	if s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-}
+// startRTSP starts scripts/rtsp-server.py serving vtest.avi on port.
+func startRTSP(t *testing.T, port int) *rtsptest.Server { return rtsptest.Start(t, port, vtest) }
 
 // multi is a pipeline run with several frame-log sinks.
 type multi struct {

@@ -1,0 +1,132 @@
+// Package rtsptest runs scripts/rtsp-server.py (GStreamer's RTSP server, from
+// Debian packages) for tests that need a real network camera they can kill and
+// restart. It skips the test, saying why, when the server cannot run here.
+package rtsptest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is one running rtsp-server.py serving a file in a loop at
+// rtsp://127.0.0.1:PORT/cam.
+type Server struct {
+	cmd  *exec.Cmd
+	port int
+}
+
+// Start starts the server on port serving file and waits until it serves.
+// The server is killed when the test ends.
+func Start(t testing.TB, port int, file string) *Server {
+	t.Helper()
+	for _, need := range []string{file, "/usr/bin/python3"} {
+		if _, err := os.Stat(need); err != nil {
+			t.Skipf("%s is missing (run scripts/setup.sh): %v", need, err)
+		}
+	}
+	cmd := exec.Command("/usr/bin/python3", filepath.Join(repoRoot(t), "scripts", "rtsp-server.py"),
+		"--port", fmt.Sprint(port), "--file", file)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{cmd: cmd, port: port}
+	t.Cleanup(s.Kill)
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		ready <- sc.Scan() && sc.Text() == "ready"
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			_ = cmd.Wait()
+			if msg := stderr.String(); strings.Contains(msg, "No module named 'gi'") || strings.Contains(msg, "GstRtspServer") {
+				t.Skipf("GStreamer RTSP server bindings missing (run scripts/setup.sh): %s", msg)
+			}
+			t.Fatalf("rtsp-server.py did not start: %s", stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("rtsp-server.py not ready after 15s: %s", stderr.String())
+	}
+	return s
+}
+
+// URL returns the stream's URL.
+func (s *Server) URL() string { return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", s.port) }
+
+// Kill stops the server the hard way, like a crash: no RTSP TEARDOWN. Safe
+// to call twice.
+func (s *Server) Kill() {
+	if s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// Signal sends sig to the server process (SIGSTOP freezes it: a camera that
+// keeps its connection open and sends nothing).
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// repoRoot is the directory holding go.mod, found from the working directory.
+func repoRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("rtsptest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the process writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
