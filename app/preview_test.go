@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/osprey-vision/osprey/internal/browsertest"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 )
 
@@ -101,24 +101,6 @@ func waitPreview(t *testing.T, a *App, stream string, d time.Duration) string {
 	return base
 }
 
-// demoBrowserResult is what tools/browser-test/preview.mjs prints.
-type demoBrowserResult struct {
-	Connected      bool     `json:"connected"`
-	FramesDecoded  int      `json:"framesDecoded"`
-	MetaMessages   int      `json:"metaMessages"`
-	FramesSeen     int      `json:"framesSeen"`
-	Matched        int      `json:"matched"`
-	BoxesDrawn     int      `json:"boxesDrawn"`
-	Overlays       bool     `json:"overlays"`
-	LatencySamples int      `json:"latencySamples"`
-	LatencyP50Ms   float64  `json:"latencyP50Ms"`
-	LatencyP99Ms   float64  `json:"latencyP99Ms"`
-	VideoWidth     int      `json:"videoWidth"`
-	ElapsedMs      int      `json:"elapsedMs"`
-	Error          string   `json:"error"`
-	Console        []string `json:"console"`
-}
-
 // TestChromiumAgainstDemoPipeline runs the demo pipeline (real COCO SSD on
 // vtest.avi paced at its 10 fps, looped) and watches it in Debian's headless
 // Chromium: the page connects over WHEP, decodes more than 100 frames, gets
@@ -129,18 +111,7 @@ type demoBrowserResult struct {
 // docs/preview-demo.png).
 func TestChromiumAgainstDemoPipeline(t *testing.T) {
 	model := needModel(t)
-	const chromium = "/usr/bin/chromium"
-	tool, _ := filepath.Abs("../tools/browser-test")
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("skipping: " + chromium + " is not installed (apt-get install chromium)")
-	}
-	if _, err := os.Stat(filepath.Join(tool, "node_modules", "playwright-core")); err != nil {
-		t.Skip("skipping: playwright-core missing: run `cd tools/browser-test && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci`")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("skipping: node is not installed")
-	}
+	browser := browsertest.Need(t)
 	matcheck.Leaks(t)
 	seconds := 14
 	if v, err := strconv.Atoi(os.Getenv("OSPREY_DEMO_SECONDS")); err == nil && v > 0 {
@@ -164,19 +135,10 @@ func TestChromiumAgainstDemoPipeline(t *testing.T) {
 	_, stop := runApp(t, a)
 	base := waitPreview(t, a, "plaza", 30*time.Second)
 
-	// The script waits up to seconds+30 for 100 decoded frames; the context
-	// is only a backstop against a hung browser.
-	cctx, ccancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second)
-	defer ccancel()
+	// The script waits up to seconds+30 for 100 decoded frames.
 	start := time.Now()
-	cmd := exec.CommandContext(cctx, node, "preview.mjs", "--url", base+"/?stream=plaza",
-		"--seconds", strconv.Itoa(seconds), "--min-decoded", "100", "--screenshot", shot)
-	cmd.Dir = tool
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "browser-test output: %s", out)
-	var r demoBrowserResult
-	require.NoError(t, json.Unmarshal(out, &r), "browser-test output %q", out)
+	r, err := browser.Watch(base+"/?stream=plaza", seconds, 100, shot)
+	require.NoError(t, err)
 	watched := time.Since(start)
 	require.NoError(t, stop())
 

@@ -2,9 +2,7 @@ package preview
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -12,25 +10,8 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/internal/browsertest"
 )
-
-// browserResult is what tools/browser-test/preview.mjs prints.
-type browserResult struct {
-	Connected      bool     `json:"connected"`
-	FramesDecoded  int      `json:"framesDecoded"`
-	MetaMessages   int      `json:"metaMessages"`
-	FramesSeen     int      `json:"framesSeen"`
-	Matched        int      `json:"matched"`
-	Unmatched      int      `json:"unmatched"`
-	BoxesDrawn     int      `json:"boxesDrawn"`
-	Overlays       bool     `json:"overlays"`
-	LatencySamples int      `json:"latencySamples"`
-	LatencyP50Ms   float64  `json:"latencyP50Ms"`
-	LatencyP99Ms   float64  `json:"latencyP99Ms"`
-	VideoWidth     int      `json:"videoWidth"`
-	Error          string   `json:"error"`
-	Console        []string `json:"console"`
-}
 
 // TestChromiumEndToEnd opens the page in Debian's headless Chromium, which
 // connects over WHEP, decodes the video and draws boxes from the metadata.
@@ -39,18 +20,7 @@ type browserResult struct {
 // OSPREY_PREVIEW_CODEC the codec (h264 by default, or vp8), and
 // OSPREY_PREVIEW_GSTREAMER a GStreamer encoder to use instead of libx264/libvpx.
 func TestChromiumEndToEnd(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	tool, _ := filepath.Abs("../../tools/browser-test")
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("skipping: " + chromium + " is not installed (apt-get install chromium)")
-	}
-	if _, err := os.Stat(filepath.Join(tool, "node_modules", "playwright-core")); err != nil {
-		t.Skip("skipping: run `cd tools/browser-test && npm ci` first (playwright-core missing)")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("skipping: node is not installed")
-	}
+	browser := browsertest.Need(t)
 	seconds := 8
 	if v, err := strconv.Atoi(os.Getenv("OSPREY_PREVIEW_SECONDS")); err == nil && v > 0 {
 		seconds = v
@@ -77,19 +47,9 @@ func TestChromiumEndToEnd(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	waitFor(t, 5*time.Second, "stream", func() bool { return s.lookup("lobby") != nil })
 
-	cctx, ccancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second)
-	defer ccancel()
-	cmd := exec.CommandContext(cctx, node, "preview.mjs", "--url", base+"/?token="+cfg.Token+"&stream=lobby",
-		"--seconds", strconv.Itoa(seconds), "--screenshot", shot)
-	cmd.Dir = tool
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	r, err := browser.Watch(base+"/?token="+cfg.Token+"&stream=lobby", seconds, 100, shot)
 	if err != nil {
-		t.Fatalf("browser-test: %v\n%s", err, out)
-	}
-	var r browserResult
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("browser-test output %q: %v", out, err)
+		t.Fatal(err)
 	}
 	st := s.lookup("lobby").snapshot()
 	t.Logf("chromium: decoded %d frames, %d metadata messages, %d/%d frames matched by RTP timestamp, %d boxes drawn",

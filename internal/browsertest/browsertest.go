@@ -1,0 +1,104 @@
+// Package browsertest drives Debian's headless Chromium against the preview
+// page through tools/browser-test/preview.mjs (playwright-core, pinned by its
+// lockfile; never a downloaded browser) and returns what the page saw.
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Chromium is the browser the tests use: Debian's package.
+const Chromium = "/usr/bin/chromium"
+
+// Result is what preview.mjs prints: what the page saw while it watched.
+type Result struct {
+	Connected      bool     `json:"connected"`
+	FramesDecoded  int      `json:"framesDecoded"`
+	MetaMessages   int      `json:"metaMessages"`
+	FramesSeen     int      `json:"framesSeen"`
+	Matched        int      `json:"matched"`
+	Unmatched      int      `json:"unmatched"`
+	BoxesDrawn     int      `json:"boxesDrawn"`
+	Overlays       bool     `json:"overlays"`
+	LatencySamples int      `json:"latencySamples"`
+	LatencyP50Ms   float64  `json:"latencyP50Ms"`
+	LatencyP99Ms   float64  `json:"latencyP99Ms"`
+	VideoWidth     int      `json:"videoWidth"`
+	ElapsedMs      int      `json:"elapsedMs"`
+	Error          string   `json:"error"`
+	Console        []string `json:"console"`
+}
+
+// Browser runs the driver script.
+type Browser struct {
+	node, dir string
+}
+
+// Need returns a Browser, or skips t with the reason when Chromium, node or
+// the driver's node_modules (scripts/setup.sh installs them) are missing.
+// Call it before starting anything expensive.
+func Need(t testing.TB) *Browser {
+	t.Helper()
+	if _, err := os.Stat(Chromium); err != nil {
+		t.Skip("skipping: " + Chromium + " is not installed (run scripts/setup.sh)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("skipping: node is not installed (run scripts/setup.sh)")
+	}
+	dir := filepath.Join(repoRoot(t), "tools", "browser-test")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
+		t.Skip("skipping: playwright-core missing: run scripts/setup.sh (npm ci in tools/browser-test)")
+	}
+	return &Browser{node: node, dir: dir}
+}
+
+// Watch opens url, watches for seconds (longer, up to 30 s more, until
+// minDecoded frames were decoded), saves a screenshot when screenshot is not
+// empty, and returns what the page saw.
+func (b *Browser) Watch(url string, seconds, minDecoded int, screenshot string) (Result, error) {
+	// The script bounds itself; the context only guards against a hung browser.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second)
+	defer cancel()
+	args := []string{"preview.mjs", "--url", url, "--seconds", strconv.Itoa(seconds), "--min-decoded", strconv.Itoa(minDecoded)}
+	if screenshot != "" {
+		args = append(args, "--screenshot", screenshot)
+	}
+	cmd := exec.CommandContext(ctx, b.node, args...)
+	cmd.Dir = b.dir
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return Result{}, fmt.Errorf("browser-test: %w (output %q)", err, out)
+	}
+	var r Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return Result{}, fmt.Errorf("browser-test output %q: %w", out, err)
+	}
+	return r, nil
+}
+
+func repoRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("browsertest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
