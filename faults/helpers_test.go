@@ -22,6 +22,7 @@ import (
 
 	"github.com/osprey-vision/osprey/app"
 	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/internal/modroot"
 	"github.com/osprey-vision/osprey/internal/rtsptest"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -49,7 +50,7 @@ func phase(d time.Duration) time.Duration { return time.Duration(float64(d) * sc
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}

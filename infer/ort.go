@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/osprey-vision/osprey/internal/modroot"
 )
 
 // ErrNoRuntime means no ONNX Runtime shared library could be loaded.
@@ -38,18 +40,8 @@ func libraryCandidates(lib string) []string {
 	}
 	// The module root, found by walking up from the working directory (go
 	// test runs in the package directory; the CLI in the repository).
-	if dir, err := os.Getwd(); err == nil {
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				out = append(out, filepath.Join(dir, libRel))
-				break
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
+	if root, err := modroot.FromWorkingDir(); err == nil {
+		out = append(out, filepath.Join(root, libRel))
 	}
 	// Next to the executable, or one level up (bin/pipeline).
 	if exe, err := os.Executable(); err == nil {

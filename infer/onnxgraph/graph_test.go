@@ -7,25 +7,18 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/osprey-vision/osprey/internal/modroot"
 )
 
 // ortLib finds third_party/lib/libonnxruntime.so relative to the module root.
 func ortLib(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "third_party", "lib", "libonnxruntime.so")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(root, "third_party", "lib", "libonnxruntime.so")
 }
 
 func buildAffine(t *testing.T) []byte {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/osprey-vision/osprey/internal/modroot"
 )
 
 // Chromium is the browser the tests use: Debian's package.
@@ -87,18 +89,9 @@ func (b *Browser) Watch(url string, seconds, minDecoded int, screenshot string) 
 }
 
 func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("browsertest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return root
 }

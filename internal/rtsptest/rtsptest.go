@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/osprey-vision/osprey/internal/modroot"
 )
 
 // Server is one running rtsp-server.py serving a file in a loop at
@@ -97,20 +99,11 @@ func FreePort(t testing.TB) int {
 
 // repoRoot is the directory holding go.mod, found from the working directory.
 func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("rtsptest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // syncBuffer is a bytes.Buffer safe for the process writer and the test.
