@@ -10,17 +10,20 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/sink/preview/whepclient"
 )
 
 // waitFor polls cond until it holds or d passes.
@@ -161,11 +164,11 @@ func TestTokenRequired(t *testing.T) {
 	}
 }
 
-// pionViewer is an in-process WHEP client: a pion peer that receives the
-// video track and the "meta" DataChannel like the page does.
+// pionViewer is an in-process WHEP viewer (whepclient) that also keeps the
+// RTP timestamps it saw and the metadata it decoded, to match them up.
 type pionViewer struct {
 	pc       *webrtc.PeerConnection
-	location string
+	location string // the session URL's path
 
 	mu        sync.Mutex
 	rtpTS     map[uint32]int // RTP timestamps seen on the track (frames)
@@ -190,19 +193,15 @@ func dialB(b *testing.B, base, stream string) *pionViewer {
 
 func dialTB(t testing.TB, base, stream, token string, block chan struct{}) *pionViewer {
 	t.Helper()
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
+	v := &pionViewer{rtpTS: map[uint32]int{}, metaSeqTS: map[uint64]uint32{}}
+	opt := whepclient.Options{Token: token}
+	opt.OnRTP = func(p *rtp.Packet) {
+		v.mu.Lock()
+		v.rtpTS[p.Timestamp]++
+		v.packets++
+		v.mu.Unlock()
 	}
-	v := &pionViewer{pc: pc, rtpTS: map[uint32]int{}, metaSeqTS: map[uint64]uint32{}}
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	dc, err := pc.CreateDataChannel(metaLabel, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+	opt.OnMessage = func(data []byte) {
 		if block != nil {
 			<-block
 			return
@@ -210,7 +209,7 @@ func dialTB(t testing.TB, base, stream, token string, block chan struct{}) *pion
 		var probe struct {
 			Type string `json:"type"`
 		}
-		if json.Unmarshal(m.Data, &probe) != nil {
+		if json.Unmarshal(data, &probe) != nil {
 			return
 		}
 		v.mu.Lock()
@@ -218,61 +217,26 @@ func dialTB(t testing.TB, base, stream, token string, block chan struct{}) *pion
 		switch probe.Type {
 		case "overlays":
 			var o overlayMsg
-			_ = json.Unmarshal(m.Data, &o)
+			_ = json.Unmarshal(data, &o)
 			v.overlays = &o
 		case "frame":
 			var fm frameMsg
-			_ = json.Unmarshal(m.Data, &fm)
+			_ = json.Unmarshal(data, &fm)
 			v.metaSeqTS[fm.Seq] = fm.RTP
 			v.lastMeta = fm
 		}
-	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			v.mu.Lock()
-			v.rtpTS[p.Timestamp]++
-			v.packets++
-			v.mu.Unlock()
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wv, err := whepclient.Dial(ctx, base, stream, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	req, _ := http.NewRequest("POST", base+"/whep/"+stream, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("WHEP POST: %d %s", res.StatusCode, body)
-	}
-	if ct := res.Header.Get("Content-Type"); ct != "application/sdp" {
-		t.Fatalf("WHEP answer Content-Type %q", ct)
-	}
-	loc, err := req.URL.Parse(res.Header.Get("Location"))
+	loc, err := url.Parse(wv.Location)
 	if err != nil || !strings.Contains(loc.Path, "/whep/"+stream+"/") {
-		t.Fatalf("WHEP Location %q resolves to %v (%v)", res.Header.Get("Location"), loc, err)
+		t.Fatalf("WHEP Location %q is not a session of stream %s (%v)", wv.Location, stream, err)
 	}
-	v.location = loc.Path
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		t.Fatal(err)
-	}
+	v.pc, v.location = wv.PC, loc.Path
 	return v
 }
 
