@@ -6,6 +6,7 @@
 //	pipeline detect --model M --format ssd --json image.jpg
 //	pipeline model import --from tfjs model.json --out model.onnx
 //	pipeline events --stream door-cam
+//	pipeline watch --viewers 5 --duration 30s
 //	pipeline soak --duration 3m --plot docs/soak.svg pipelines/demo.yaml
 package main
 
@@ -32,6 +33,7 @@ func commands() map[string]command {
 		"detect":   {cmdDetect, "run the detector on images or a video and print or draw detections"},
 		"model":    {cmdModel, "import (TF.js -> ONNX), inspect, quantise models"},
 		"events":   {cmdEvents, "print events from NATS"},
+		"watch":    {cmdWatch, "connect WebRTC viewers to a running pipeline's preview and report what arrives"},
 		"soak":     {cmdSoak, "run a pipeline at full rate for a while and check memory, fds, goroutines, Mats and latency stay flat"},
 	}
 }
@@ -60,7 +62,7 @@ func dispatch(ctx context.Context, args []string) int {
 
 func usage(cmds map[string]command) {
 	fmt.Fprintln(os.Stderr, "usage: pipeline <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"run", "validate", "bench", "detect", "model", "events", "soak"} {
+	for _, name := range []string{"run", "validate", "bench", "detect", "model", "events", "watch", "soak"} {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, cmds[name].summary)
 	}
 }
