@@ -134,6 +134,19 @@ func (m *Metrics) StageLatency(stage string, d time.Duration) {
 	l.Observe(d)
 }
 
+// StageBusy returns the time stage has spent in Process calls since the
+// start, summed over its workers: its change over a second, divided by the
+// worker count, is the fraction of the time the stage was busy.
+func (m *Metrics) StageBusy(stage string) time.Duration {
+	m.mu.Lock()
+	l := m.stages[stage]
+	m.mu.Unlock()
+	if l == nil {
+		return 0
+	}
+	return l.Sum()
+}
+
 // EndToEnd implements stages.Observer.
 func (m *Metrics) EndToEnd(stream string, d time.Duration) {
 	m.e2eSec.WithLabelValues(stream).Observe(d.Seconds())

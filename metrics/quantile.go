@@ -70,6 +70,13 @@ func (l *Latency) Summary() Summary {
 	return s
 }
 
+// Sum returns the total of every latency observed.
+func (l *Latency) Sum() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sum
+}
+
 // Quantile returns the q-quantile (0 < q <= 1), or 0 when empty.
 func (l *Latency) Quantile(q float64) time.Duration {
 	l.mu.Lock()
