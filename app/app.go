@@ -192,6 +192,7 @@ func (a *App) buildSinks(g *stages.Graph) error {
 		}
 		ps := &previewStats{m: a.Metrics}
 		s.SetStatsProvider(ps.get)
+		s.SetSaturation(newSaturation(a.Metrics, "detect", cfg.Detect.Workers).Saturated)
 		a.preview = s
 		g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "preview", Sink: s, In: stages.Link{Size: 2, Policy: stages.Latest}})
 	}

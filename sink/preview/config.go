@@ -39,6 +39,12 @@ type Config struct {
 	MaxHeight int `yaml:"max_height"`
 	// MaxFPS caps the encoded frame rate; 0 means no cap.
 	MaxFPS float64 `yaml:"max_fps"`
+	// SaturatedMaxFPS caps the encoded frame rate (WebRTC and MJPEG) while
+	// the pipeline reports its detection path saturated on a busy CPU (see
+	// Sink.SetSaturation): the preview gives the detector its CPU back, and
+	// the skipped frames count as "detector_busy" drops. 0 never lowers the
+	// rate.
+	SaturatedMaxFPS float64 `yaml:"saturated_max_fps"`
 	// KeyframeInterval is the longest gap between key frames, in frames.
 	KeyframeInterval int `yaml:"keyframe_interval"`
 	// VP8Speed is libvpx's real-time speed (VP8E_SET_CPUUSED, -16..16):
@@ -76,8 +82,8 @@ type ICEServer struct {
 }
 
 // Defaults returns the default configuration: loopback only, H.264 (one
-// encoder thread) at 1.5 Mb/s,
-// at most 1280x720 and 30 fps, a key frame at least every 2 s.
+// encoder thread) at 1.5 Mb/s, at most 1280x720 and 30 fps (5 while the
+// detector is saturated), a key frame at least every 2 s.
 func Defaults() Config {
 	return Config{
 		Listen:           "127.0.0.1:8080",
@@ -86,6 +92,7 @@ func Defaults() Config {
 		MaxWidth:         1280,
 		MaxHeight:        720,
 		MaxFPS:           30,
+		SaturatedMaxFPS:  5,
 		KeyframeInterval: 60,
 		VP8Speed:         8,
 		EncoderThreads:   1,
@@ -119,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFPS < 0 || c.MaxFPS > 240 {
 		bad("max_fps %g is out of range: use 0 (no cap) to 240", c.MaxFPS)
+	}
+	if c.SaturatedMaxFPS < 0 || c.SaturatedMaxFPS > 240 {
+		bad("saturated_max_fps %g is out of range: use 0 (never lower the rate) to 240", c.SaturatedMaxFPS)
 	}
 	if c.KeyframeInterval < 1 || c.KeyframeInterval > 1000 {
 		bad("keyframe_interval %d is out of range: use 1 to 1000 frames", c.KeyframeInterval)

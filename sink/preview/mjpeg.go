@@ -32,6 +32,7 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 	canvas := gocv.NewMat()
 	defer canvas.Close()
 	var last uint64
+	pace := st.pacer()
 	for {
 		f, g, ch := st.take(last)
 		if f == nil {
@@ -48,6 +49,11 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 			st.stats.drop(dropMJPEGBusy, g-last-1)
 		}
 		last = g
+		if ok, reason := pace.take(f.Captured); !ok {
+			st.stats.drop(reason, 1)
+			f.Release()
+			continue
+		}
 		buf, err := renderJPEG(f, &canvas, st.overlays(), s.cfg.MJPEGQuality)
 		f.Release()
 		if err != nil {

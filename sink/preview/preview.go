@@ -45,8 +45,9 @@ type Sink struct {
 	streams map[string]*stream
 	viewers map[string]*viewer
 
-	stats   atomic.Pointer[func() any]
-	handler http.Handler
+	stats     atomic.Pointer[func() any]
+	saturated atomic.Pointer[func() bool]
+	handler   http.Handler
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -210,6 +211,23 @@ func (s *Sink) SetStatsProvider(fn func() any) {
 	s.stats.Store(&fn)
 }
 
+// SetSaturation sets the function that tells the sink the pipeline's
+// detection path is saturated and needs the CPU (called by every encode loop
+// for every frame, so it must be cheap and never block). While it returns
+// true, encoders take at most saturated_max_fps. nil: never saturated.
+func (s *Sink) SetSaturation(fn func() bool) {
+	if fn == nil {
+		s.saturated.Store(nil)
+		return
+	}
+	s.saturated.Store(&fn)
+}
+
+func (s *Sink) isSaturated() bool {
+	fn := s.saturated.Load()
+	return fn != nil && (*fn)()
+}
+
 // PipelineStats is the shape the page understands in the stats provider's
 // result (any JSON-encodable value works; these keys get charts and tables).
 type PipelineStats struct {
@@ -240,7 +258,7 @@ func (s *Sink) stream(id string) (*stream, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	st, err := newStream(id, s.cfg, s.log)
+	st, err := newStream(id, s.cfg, s.log, s.isSaturated)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ const (
 	dropViewerSlow = "viewer_slow"
 	// dropEncodeError: the encoder failed on this frame.
 	dropEncodeError = "encode_error"
+	// dropDetectorBusy: skipped to honour saturated_max_fps while the
+	// detection path was saturated.
+	dropDetectorBusy = "detector_busy"
 	// dropMJPEGBusy: a newer frame replaced this one before the MJPEG encoder took it.
 	dropMJPEGBusy = "mjpeg_busy"
 )
@@ -64,6 +67,10 @@ type stream struct {
 	nViewers  atomic.Int32
 	nMJPEG    atomic.Int32
 
+	// saturated reports whether the pipeline's detection path is saturated
+	// (Sink.SetSaturation); it never blocks.
+	saturated func() bool
+
 	stats streamStats
 }
 
@@ -87,7 +94,12 @@ func (s *streamStats) drop(reason string, n uint64) {
 	s.mu.Unlock()
 }
 
-func newStream(id string, cfg Config, log *slog.Logger) (*stream, error) {
+// pacer returns a frame pacer for one encode loop of this stream.
+func (st *stream) pacer() *pacer {
+	return &pacer{maxFPS: st.cfg.MaxFPS, satFPS: st.cfg.SaturatedMaxFPS, saturated: st.saturated}
+}
+
+func newStream(id string, cfg Config, log *slog.Logger, saturated func() bool) (*stream, error) {
 	mime, pl := webrtc.MimeTypeVP8, rtp.Payloader(&codecs.VP8Payloader{})
 	if cfg.Codec == CodecH264 {
 		mime, pl = webrtc.MimeTypeH264, &codecs.H264Payloader{}
@@ -102,6 +114,7 @@ func newStream(id string, cfg Config, log *slog.Logger) (*stream, error) {
 		viewers:   map[*viewer]struct{}{},
 		track:     tr,
 		payloader: pl,
+		saturated: saturated,
 	}
 	st.stats.drops = map[string]uint64{}
 	return st, nil
@@ -150,15 +163,14 @@ func (st *stream) release() {
 // slot, so a slow encoder costs the pipeline nothing.
 func (st *stream) encodeLoop(ctx context.Context) {
 	var (
-		last    uint64
-		enc     encoder
-		conv    *i420
-		encW    int
-		encH    int
-		lastEnc time.Time
-		seqNo   = uint16(rand.Uint32())
-		tsBase  = rand.Uint32()
-		t0      time.Time
+		last   uint64
+		enc    encoder
+		conv   *i420
+		encW   int
+		encH   int
+		seqNo  = uint16(rand.Uint32())
+		tsBase = rand.Uint32()
+		t0     time.Time
 	)
 	defer func() {
 		if enc != nil {
@@ -168,11 +180,7 @@ func (st *stream) encodeLoop(ctx context.Context) {
 			conv.Close()
 		}
 	}()
-	minGap := time.Duration(0)
-	if st.cfg.MaxFPS > 0 {
-		// A little slack so a 30 fps source is not cut to 15 by jitter.
-		minGap = time.Duration(float64(time.Second) / st.cfg.MaxFPS * 0.9)
-	}
+	pace := st.pacer()
 	for {
 		f, g, ch := st.take(last)
 		if f == nil {
@@ -192,8 +200,8 @@ func (st *stream) encodeLoop(ctx context.Context) {
 			f.Release()
 			continue
 		}
-		if minGap > 0 && !lastEnc.IsZero() && f.Captured.Sub(lastEnc) < minGap {
-			st.stats.drop(dropFPSCap, 1)
+		if ok, reason := pace.take(f.Captured); !ok {
+			st.stats.drop(reason, 1)
 			f.Release()
 			continue
 		}
@@ -245,7 +253,6 @@ func (st *stream) encodeLoop(ctx context.Context) {
 		st.stats.encodeNanos.Add(int64(time.Since(start)))
 		st.stats.encoded.Add(1)
 		st.stats.bytes.Add(uint64(len(au)))
-		lastEnc = f.Captured
 		// The RTP timestamp follows the capture clock, so the page can line
 		// metadata up with the decoded frame exactly.
 		ts := tsBase + uint32(f.Captured.Sub(t0).Seconds()*videoClockRate)
