@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,11 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/osprey-vision/osprey/internal/browsertest"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/sink/preview/whepclient"
 )
 
 // demoYAML is pipelines/demo.yaml (same stream, model, detect settings,
@@ -164,74 +166,13 @@ func TestChromiumAgainstDemoPipeline(t *testing.T) {
 	require.Positive(t, fi.Size())
 }
 
-// whepViewer is an in-process WHEP client (a pion peer) that receives the
-// video track and the "meta" DataChannel like the page does, counting what
-// arrives.
-type whepViewer struct {
-	pc       *webrtc.PeerConnection
-	mu       sync.Mutex
-	packets  int
-	frames   map[uint32]struct{} // RTP timestamps seen
-	meta     int
-	overlays bool
-}
-
-func (v *whepViewer) counts() (packets, frames, meta int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.packets, len(v.frames), v.meta
-}
-
-// dialWHEP connects a viewer to base's stream over WHEP (no trickle: the
-// offer carries every candidate, as the server expects).
-func dialWHEP(t *testing.T, base, stream string) *whepViewer {
+// dialWHEP connects an in-process viewer to base's stream.
+func dialWHEP(t *testing.T, base, stream string) *whepclient.Viewer {
 	t.Helper()
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := whepclient.Dial(ctx, base, stream, whepclient.Options{})
 	require.NoError(t, err)
-	v := &whepViewer{pc: pc, frames: map[uint32]struct{}{}}
-	_, err = pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-	require.NoError(t, err)
-	dc, err := pc.CreateDataChannel("meta", nil)
-	require.NoError(t, err)
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		var probe struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(m.Data, &probe) != nil {
-			return
-		}
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		switch probe.Type {
-		case "overlays":
-			v.overlays = true
-		case "frame":
-			v.meta++
-		}
-	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			v.mu.Lock()
-			v.packets++
-			v.frames[p.Timestamp] = struct{}{}
-			v.mu.Unlock()
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	require.NoError(t, err)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	require.NoError(t, pc.SetLocalDescription(offer))
-	<-gathered
-	resp, err := http.Post(base+"/whep/"+stream, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode, "WHEP POST: %s", body)
-	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}))
 	return v
 }
 
@@ -241,9 +182,109 @@ type throughputRun struct {
 	frames    uint64        // frames out of the pipeline in the measured window
 	window    time.Duration // from every viewer receiving video to the end
 	fps       float64
-	cpuMs     float64 // this process's CPU time per frame in the window
+	cpuMs     float64 // the pipeline process's CPU time per frame in the window
+	viewerMs  float64 // the viewer process's CPU time per pipeline frame
 	detectP50 float64
-	received  []int // video frames each viewer got
+	received  []int             // video frames each viewer got
+	drops     map[string]uint64 // the preview's drops by reason
+}
+
+// viewerProcess is n WHEP viewers in a child process (this test binary
+// running TestViewerProcess) at nice 19. Real viewers are browsers on other
+// machines: in the pipeline's process, or at the pipeline's priority on this
+// 2-core machine, their decryption and bookkeeping would be billed to the
+// detection path. Everything the server does for them (encode, SRTP,
+// DataChannel, UDP sends) stays in the pipeline's process.
+type viewerProcess struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+}
+
+// viewerReport is the child's last line.
+type viewerReport struct {
+	Viewers []whepclient.Stats `json:"viewers"`
+	CPUMs   float64            `json:"cpu_ms"`
+}
+
+func startViewers(t *testing.T, base, stream string, n int) *viewerProcess {
+	t.Helper()
+	cmd := exec.Command("nice", "-n", "19", os.Args[0], "-test.run=^TestViewerProcess$", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), "OSPREY_VIEWER_CHILD=1", "OSPREY_VIEWER_BASE="+base,
+		"OSPREY_VIEWER_STREAM="+stream, "OSPREY_VIEWER_N="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &viewerProcess{cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return p
+}
+
+// waitReady blocks until the child says every viewer has video.
+func (p *viewerProcess) waitReady(t *testing.T) {
+	t.Helper()
+	for p.lines.Scan() {
+		if p.lines.Text() == viewersReady {
+			return
+		}
+	}
+	t.Fatalf("viewer process ended before its viewers had video: %v", p.lines.Err())
+}
+
+// stop asks the child for its report and waits for it to exit.
+func (p *viewerProcess) stop(t *testing.T) viewerReport {
+	t.Helper()
+	require.NoError(t, p.stdin.Close())
+	var r viewerReport
+	for p.lines.Scan() {
+		if json.Unmarshal(p.lines.Bytes(), &r) == nil && r.Viewers != nil {
+			break
+		}
+	}
+	require.NoError(t, p.cmd.Wait(), "viewer process")
+	require.NotNil(t, r.Viewers, "viewer process report")
+	return r
+}
+
+const viewersReady = "VIEWERS READY"
+
+// TestViewerProcess is the child of startViewers, not a test: it connects
+// OSPREY_VIEWER_N viewers, prints viewersReady once each has a video frame,
+// and when its stdin closes prints a viewerReport and exits.
+func TestViewerProcess(t *testing.T) {
+	if os.Getenv("OSPREY_VIEWER_CHILD") != "1" {
+		t.Skip("child process of TestPreviewViewersDoNotSlowDetection")
+	}
+	n, err := strconv.Atoi(os.Getenv("OSPREY_VIEWER_N"))
+	require.NoError(t, err)
+	base, stream := os.Getenv("OSPREY_VIEWER_BASE"), os.Getenv("OSPREY_VIEWER_STREAM")
+	viewers := make([]*whepclient.Viewer, n)
+	for i := range viewers {
+		viewers[i] = dialWHEP(t, base, stream)
+	}
+	require.Eventually(t, func() bool {
+		for _, v := range viewers {
+			if v.Stats().Frames == 0 {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 5*time.Millisecond, "viewers receiving video")
+	fmt.Println(viewersReady)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	r := viewerReport{CPUMs: float64(cpuTime(t).Microseconds()) / 1000}
+	for _, v := range viewers {
+		r.Viewers = append(r.Viewers, v.Stats())
+	}
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	fmt.Println(string(b))
+	for _, v := range viewers {
+		_ = v.Vanish() // the pipeline may already be gone: no DELETE
+	}
 }
 
 // measureThroughput runs the demo pipeline offline (every frame, as fast as
@@ -264,37 +305,40 @@ func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throu
 	require.NoError(t, err)
 	wait, stop := runApp(t, a)
 	base := waitPreview(t, a, "plaza", 30*time.Second)
-	viewers := make([]*whepViewer, n)
-	for i := range viewers {
-		viewers[i] = dialWHEP(t, base, "plaza")
+	var viewers *viewerProcess
+	if n > 0 {
+		viewers = startViewers(t, base, "plaza", n)
+		viewers.waitReady(t)
 	}
-	defer func() {
-		for _, v := range viewers {
-			_ = v.pc.Close()
-		}
-	}()
 	out := func() uint64 { return a.Metrics.Snapshot().Streams["plaza"].Out }
-	require.Eventually(t, func() bool {
-		for _, v := range viewers {
-			if _, f, _ := v.counts(); f == 0 {
-				return false
-			}
-		}
-		return out() >= uint64(warm)
-	}, 60*time.Second, 10*time.Millisecond, "viewers receiving video")
+	require.Eventually(t, func() bool { return out() >= uint64(warm) }, 60*time.Second, 5*time.Millisecond)
 	t0, out0, cpu0 := time.Now(), out(), cpuTime(t)
 	require.Less(t, out0, uint64(maxFrames)-50, "too few frames left to measure: raise maxFrames")
 	require.NoError(t, wait())
 	window, cpu := time.Since(t0), cpuTime(t)-cpu0
+	var report viewerReport
+	if viewers != nil {
+		report = viewers.stop(t)
+	}
+	var stats struct {
+		Preview map[string]struct {
+			Drops map[string]uint64 `json:"drops"`
+		} `json:"preview"`
+	}
+	res, err := http.Get(base + "/api/stats")
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&stats))
+	res.Body.Close()
 	require.NoError(t, stop())
 	snap := a.Metrics.Snapshot()
-	r := throughputRun{viewers: n, frames: snap.Streams["plaza"].Out - out0, window: window, detectP50: snap.Stages["detect"].P50}
+	r := throughputRun{viewers: n, frames: snap.Streams["plaza"].Out - out0, window: window, detectP50: snap.Stages["detect"].P50,
+		drops: stats.Preview["plaza"].Drops}
 	r.fps = float64(r.frames) / window.Seconds()
 	r.cpuMs = float64(cpu.Microseconds()) / 1000 / float64(r.frames)
+	r.viewerMs = report.CPUMs / float64(maxFrames)
 	require.EqualValues(t, maxFrames, snap.Streams["plaza"].Out, "offline: every frame comes out")
-	for _, v := range viewers {
-		_, f, _ := v.counts()
-		r.received = append(r.received, f)
+	for _, v := range report.Viewers {
+		r.received = append(r.received, v.Frames)
 	}
 	return r
 }
@@ -309,20 +353,26 @@ func cpuTime(t *testing.T) time.Duration {
 
 // TestPreviewViewersDoNotSlowDetection measures the detection path's
 // throughput (frames out per second, offline over vtest.avi with the demo's
-// model and analytics) with 0, 1 and 5 WebRTC viewers, the three runs
-// interleaved in rounds, and requires the median over rounds of each viewer
-// count's throughput relative to 0 viewers to be at least 0.95. It also logs
-// this process's CPU time per frame, which shows the preview's own cost far
-// more steadily than wall time on a shared machine. Heavy (a minute or two of
-// full-rate inference), so it runs only with OSPREY_VIEWER_LOAD=1;
-// OSPREY_VIEWER_FRAMES sets frames per run (default 200), OSPREY_VIEWER_ROUNDS
-// the rounds (default 3), OSPREY_VIEWER_PREVIEW extra preview keys.
+// model and analytics, both cores saturated) with 0, 1 and 5 WebRTC viewers
+// and requires the median over rounds of each viewer count's throughput
+// relative to 0 viewers to be at least 0.95. With both cores saturated the
+// preview yields to the detector (saturated_max_fps, checked through its
+// detector_busy drops); OSPREY_VIEWER_PREVIEW="saturated_max_fps: 0" shows
+// the cost without that. The viewers run in a separate
+// low-priority process (see viewerProcess); each round runs the three counts
+// in a rotated order so drift in the machine's speed does not favour one.
+// It also logs the pipeline process's CPU time per frame, which shows the
+// preview's own cost more steadily than wall time on a shared machine.
+// Heavy (a few minutes of full-rate inference), so it runs only with
+// OSPREY_VIEWER_LOAD=1; OSPREY_VIEWER_FRAMES sets frames per run (default
+// 400), OSPREY_VIEWER_ROUNDS the rounds (default 5), OSPREY_VIEWER_PREVIEW
+// extra preview keys.
 func TestPreviewViewersDoNotSlowDetection(t *testing.T) {
 	if os.Getenv("OSPREY_VIEWER_LOAD") != "1" {
 		t.Skip("skipping: heavy throughput measurement; run with OSPREY_VIEWER_LOAD=1")
 	}
 	model := needModel(t)
-	frames, rounds := 200, 3
+	frames, rounds := 400, 5
 	if v, err := strconv.Atoi(os.Getenv("OSPREY_VIEWER_FRAMES")); err == nil && v > 100 {
 		frames = v
 	}
@@ -332,13 +382,19 @@ func TestPreviewViewersDoNotSlowDetection(t *testing.T) {
 	counts := []int{0, 1, 5}
 	runs := map[int][]throughputRun{}
 	for round := range rounds {
-		for _, n := range counts {
+		order := append(slices.Clone(counts[round%3:]), counts[:round%3]...)
+		for _, n := range order {
 			r := measureThroughput(t, model, n, frames, 20)
-			t.Logf("round %d, %d viewers: %d frames in %v = %.2f frames/s, CPU %.1f ms/frame, detect p50 %.1f ms, video frames per viewer %v",
-				round+1, n, r.frames, r.window.Round(time.Millisecond), r.fps, r.cpuMs, r.detectP50, r.received)
+			t.Logf("round %d, %d viewers: %d frames in %v = %.2f frames/s, CPU %.1f ms/frame (viewer process %.2f), detect p50 %.1f ms, video frames per viewer %v, preview drops %v",
+				round+1, n, r.frames, r.window.Round(time.Millisecond), r.fps, r.cpuMs, r.viewerMs, r.detectP50, r.received, r.drops)
 			runs[n] = append(runs[n], r)
 			for i, got := range r.received {
 				require.Positive(t, got, "viewer %d got video", i)
+			}
+			if n > 0 && os.Getenv("OSPREY_VIEWER_PREVIEW") == "" {
+				// Offline, the detector takes both cores: the preview must
+				// have seen that and yielded (saturated_max_fps).
+				require.Positive(t, r.drops["detector_busy"], "the preview yielded to the saturated detector")
 			}
 		}
 	}
@@ -390,17 +446,16 @@ func TestViewerVanishingMidRunLeaksNothing(t *testing.T) {
 	gone := dialWHEP(t, base, "plaza")
 	stays := dialWHEP(t, base, "plaza")
 	require.Eventually(t, func() bool {
-		_, f, _ := gone.counts()
-		return f > 3
+		return gone.Stats().Frames > 3
 	}, 30*time.Second, 10*time.Millisecond, "viewer receiving video")
 	// Vanish: no DELETE, no goodbye; the server learns it from ICE or Close.
-	require.NoError(t, gone.pc.Close())
+	require.NoError(t, gone.Vanish())
 	vanishedAt := a.Metrics.Snapshot().Streams["plaza"].Out
 	require.NoError(t, wait())
 	require.NoError(t, stop())
 
 	st := a.Metrics.Snapshot().Streams["plaza"]
-	_, got, meta := stays.counts()
+	got, meta := stays.Stats().Frames, stays.Stats().Meta
 	t.Logf("viewer vanished after %d of %d frames; the other viewer got %d video frames and %d metadata messages", vanishedAt, st.Out, got, meta)
 	require.EqualValues(t, maxFrames, st.Out, "offline: every frame comes out despite the vanished viewer")
 	for k := range st.Drops {
@@ -409,7 +464,7 @@ func TestViewerVanishingMidRunLeaksNothing(t *testing.T) {
 		require.True(t, strings.HasPrefix(k, "preview/"), "drop %s on the detection path", k)
 	}
 	require.Positive(t, got)
-	require.NoError(t, stays.pc.Close())
+	require.NoError(t, stays.Vanish())
 	http.DefaultClient.CloseIdleConnections()
 	deadline := time.Now().Add(15 * time.Second)
 	for runtime.NumGoroutine() > base0 {
