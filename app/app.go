@@ -46,19 +46,21 @@ type App struct {
 	log     *slog.Logger
 	Metrics *metrics.Metrics
 
-	det      *infer.Detector
-	track    *builtin.Track
-	latest   *latestFrames
-	nats     *natsink.Sink
-	preview  *preview.Sink
-	runner   *stages.Runner
-	gov      *governor.Governor
-	started  time.Time
-	stateMu  sync.Mutex
-	sources  map[string]capture.State
-	srvAddr  atomic.Value // net.Addr of the metrics server once listening
-	closers  []func()
-	sampling *builtin.Sampling
+	det     *infer.Detector
+	track   *builtin.Track
+	latest  *latestFrames
+	nats    *natsink.Sink
+	preview *preview.Sink
+	// saturation tells the preview when the detector needs the CPU.
+	saturation *saturation
+	runner     *stages.Runner
+	gov        *governor.Governor
+	started    time.Time
+	stateMu    sync.Mutex
+	sources    map[string]capture.State
+	srvAddr    atomic.Value // net.Addr of the metrics server once listening
+	closers    []func()
+	sampling   *builtin.Sampling
 }
 
 // New opens the model and builds every component. Nothing runs until Run.
@@ -192,7 +194,8 @@ func (a *App) buildSinks(g *stages.Graph) error {
 		}
 		ps := &previewStats{m: a.Metrics}
 		s.SetStatsProvider(ps.get)
-		s.SetSaturation(newSaturation(a.Metrics, "detect", cfg.Detect.Workers).Saturated)
+		a.saturation = newSaturation(a.Metrics, "detect", cfg.Detect.Workers)
+		s.SetSaturation(a.saturation.Saturated)
 		a.preview = s
 		g.Sinks = append(g.Sinks, stages.SinkSpec{Name: "preview", Sink: s, In: stages.Link{Size: 2, Policy: stages.Latest}})
 	}
@@ -276,6 +279,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.nats != nil {
 		stop := a.exportSpool()
+		defer stop()
+	}
+	if a.saturation != nil {
+		stop := a.saturation.start()
 		defer stop()
 	}
 	return a.runner.Run(ctx)

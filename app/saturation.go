@@ -1,7 +1,7 @@
 package app
 
 import (
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/osprey-vision/osprey/internal/cpuload"
@@ -15,7 +15,7 @@ import (
 const (
 	enterBusy        = 0.85
 	leaveBusy        = 0.70
-	saturationWindow = time.Second
+	saturationWindow = 500 * time.Millisecond
 )
 
 // saturation tells the preview whether the detection path is saturated: its
@@ -26,15 +26,13 @@ type saturation struct {
 	m       *metrics.Metrics
 	stage   string
 	workers int
-
 	// cpuBusy and now are the CPU sampler and clock (tests replace them).
 	cpuBusy func() (float64, bool)
 	now     func() time.Time
 
-	mu        sync.Mutex
 	at        time.Time     // start of the current window
 	busy      time.Duration // the stage's busy time at
-	saturated bool
+	saturated atomic.Bool
 }
 
 func newSaturation(m *metrics.Metrics, stage string, workers int) *saturation {
@@ -42,32 +40,52 @@ func newSaturation(m *metrics.Metrics, stage string, workers int) *saturation {
 	return &saturation{m: m, stage: stage, workers: max(workers, 1), cpuBusy: cpu.Busy, now: time.Now}
 }
 
-// Saturated reports the state decided at the end of the last full window
-// (one second). It is cheap: the preview calls it for every frame.
-func (s *saturation) Saturated() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if s.at.IsZero() {
-		s.at, s.busy = now, s.m.StageBusy(s.stage)
-		s.cpuBusy()
-		return false
-	}
-	dt := now.Sub(s.at)
-	if dt < saturationWindow {
-		return s.saturated
-	}
-	busy := s.m.StageBusy(s.stage)
-	stage := float64(busy-s.busy) / float64(dt) / float64(s.workers)
+// Saturated reports the state decided at the end of the last window. It is
+// a load: the preview calls it for every frame.
+func (s *saturation) Saturated() bool { return s.saturated.Load() }
+
+// start samples every window until the returned stop is called.
+func (s *saturation) start() (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	s.sample()
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(saturationWindow)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				s.sample()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// sample closes the current window and decides the state from it. Only one
+// goroutine calls it.
+func (s *saturation) sample() {
+	now, busy := s.now(), s.m.StageBusy(s.stage)
 	cpu, ok := s.cpuBusy()
+	prevAt, prevBusy := s.at, s.busy
 	s.at, s.busy = now, busy
+	dt := now.Sub(prevAt)
+	if prevAt.IsZero() || dt <= 0 {
+		return
+	}
+	stage := float64(busy-prevBusy) / float64(dt) / float64(s.workers)
 	if !ok {
 		cpu = 1 // no CPU counters: go by the stage alone
 	}
-	if s.saturated {
-		s.saturated = stage >= leaveBusy && cpu >= leaveBusy
+	on := s.saturated.Load()
+	if on {
+		on = stage >= leaveBusy && cpu >= leaveBusy
 	} else {
-		s.saturated = stage >= enterBusy && cpu >= enterBusy
+		on = stage >= enterBusy && cpu >= enterBusy
 	}
-	return s.saturated
+	s.saturated.Store(on)
+	s.m.SetStageLoad(s.stage, min(stage, 1), on)
 }

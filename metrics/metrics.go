@@ -29,6 +29,8 @@ type Metrics struct {
 	events   *prometheus.CounterVec
 	spooled  prometheus.Gauge
 	governor *prometheus.GaugeVec
+	busy     *prometheus.GaugeVec
+	satur    *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	streams map[string]*StreamStats
@@ -80,9 +82,15 @@ func New() *Metrics {
 		governor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "osprey_governor_level", Help: "Current latency-governor level (0 = best quality).",
 		}, []string{"stage"}),
+		busy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "osprey_stage_busy_ratio", Help: "Fraction of the last second a stage's workers spent processing (1 = at capacity).",
+		}, []string{"stage"}),
+		satur: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "osprey_stage_saturated", Help: "1 while the stage and the CPUs are both busy enough that the preview yields to it.",
+		}, []string{"stage"}),
 	}
 	m.reg.MustRegister(m.frames, m.dropped, m.stageSec, m.e2eSec, m.batch, m.sourceUp, m.events,
-		m.spooled, m.governor, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.spooled, m.governor, m.busy, m.satur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -174,6 +182,17 @@ func (m *Metrics) SourceUp(stream string, up bool) {
 
 // Event implements stages.Observer.
 func (m *Metrics) Event(t event.Type) { m.events.WithLabelValues(string(t)).Inc() }
+
+// SetStageLoad exports a stage's busy ratio over the last window and whether
+// it counts as saturated.
+func (m *Metrics) SetStageLoad(stage string, busy float64, saturated bool) {
+	m.busy.WithLabelValues(stage).Set(busy)
+	v := 0.0
+	if saturated {
+		v = 1
+	}
+	m.satur.WithLabelValues(stage).Set(v)
+}
 
 // SetSpooled sets the number of events waiting in a spool.
 func (m *Metrics) SetSpooled(n int) { m.spooled.Set(float64(n)) }
