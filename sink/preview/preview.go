@@ -81,8 +81,8 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	return s, nil
 }
 
-// newAPI builds the pion API shared by every viewer: one codec, default
-// interceptors (NACK, RTCP reports) and host-only ICE unless STUN/TURN is set.
+// newAPI builds the pion API shared by every viewer: one codec, the NACK
+// and RTCP report interceptors, and host-only ICE unless STUN/TURN is set.
 func newAPI(cfg Config) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	codec := webrtc.RTPCodecParameters{
@@ -102,9 +102,16 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	if err := me.RegisterCodec(codec, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("preview: register %s codec: %w", cfg.Codec, err)
 	}
+	// Only what a send-only, fixed-bitrate preview uses: NACK (retransmit
+	// lost packets from a short history) and RTCP sender/receiver reports.
+	// pion's defaults add a stats interceptor (a hook on every packet to
+	// every viewer) and TWCC feedback, which nothing here reads.
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, fmt.Errorf("preview: register interceptors: %w", err)
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, fmt.Errorf("preview: register NACK interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("preview: register RTCP report interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
 	// Viewers on the same host reach us over loopback; LAN viewers over host
