@@ -29,6 +29,10 @@ type Config struct {
 	// Token, when set, is required on every request: header
 	// "Authorization: Bearer <token>" or query "?token=<token>".
 	Token string `yaml:"token"`
+	// CORSOrigins lists the origins (scheme://host[:port], or "*") whose
+	// pages may call the API and WHEP from a browser, e.g. a dashboard
+	// embedding the stream. Empty: same origin only.
+	CORSOrigins []string `yaml:"cors_origins"`
 	// Codec is h264 (default) or vp8.
 	Codec string `yaml:"codec"`
 	// Bitrate is the encoder's target in bits per second.
@@ -108,6 +112,15 @@ func (c Config) Validate() error {
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			bad("listen %q is not host:port (e.g. 127.0.0.1:8080): %v", c.Listen, err)
+		}
+	}
+	for i, o := range c.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("cors_origins[%d] %q is not an origin: use scheme://host[:port], e.g. https://dashboard.example:8443, or \"*\"", i, o)
 		}
 	}
 	switch c.Codec {

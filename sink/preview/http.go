@@ -32,11 +32,9 @@ func (s *Sink) routes() http.Handler {
 	mux.HandleFunc("POST /whep/{stream}", s.handleWHEP)
 	mux.HandleFunc("DELETE /whep/{stream}/{id}", s.handleWHEPDelete)
 	mux.HandleFunc("GET /mjpeg/{stream}", s.handleMJPEG)
-	return s.auth(mux)
+	return s.cors(s.auth(mux))
 }
 
-// auth enforces the bearer token (header or ?token=) on every route when one
-// is configured.
 // pageHTML returns the page as one document with its script and style
 // inlined, so a token in the page URL is all a browser needs (no asset
 // request that would have to carry it).
@@ -51,6 +49,44 @@ func pageHTML() []byte {
 	return []byte(html)
 }
 
+// cors lets pages from cors_origins use the API and WHEP (a dashboard on
+// another origin embedding the stream). Preflight requests are answered
+// here, before the token check: browsers never send credentials on them.
+func (s *Sink) cors(next http.Handler) http.Handler {
+	if len(s.cfg.CORSOrigins) == 0 {
+		return next
+	}
+	allowed := func(origin string) bool {
+		for _, o := range s.cfg.CORSOrigins {
+			if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !allowed(origin) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "Location")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// auth enforces the bearer token (header or ?token=) on every route when one
+// is configured.
 func (s *Sink) auth(next http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return next

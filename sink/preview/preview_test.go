@@ -72,6 +72,10 @@ func TestValidate(t *testing.T) {
 		{"max_width", func(c *Config) { c.MaxWidth = -1 }, "preview: max_width -1 is out of range: use 0 (no cap) or 2 to 8192"},
 		{"gstreamer", func(c *Config) { c.GStreamerEncoder = "x264enc ! fakesink" }, `preview: gstreamer_encoder "x264enc ! fakesink" must be only the encoder part (no quotes, appsrc or sink): the sink adds appsrc, payloader and udpsink`},
 		{"max_fps", func(c *Config) { c.MaxFPS = 1000 }, "preview: max_fps 1000 is out of range: use 0 (no cap) to 240"},
+		{"saturated_max_fps", func(c *Config) { c.SaturatedMaxFPS = -1 }, "preview: saturated_max_fps -1 is out of range: use 0 (never lower the rate) to 240"},
+		{"cors origins", func(c *Config) { c.CORSOrigins = []string{"*", "https://dash.example:8443", "http://10.0.0.5/"} }, ""},
+		{"cors origin with a path", func(c *Config) { c.CORSOrigins = []string{"https://dash.example/app"} }, `preview: cors_origins[0] "https://dash.example/app" is not an origin: use scheme://host[:port], e.g. https://dashboard.example:8443, or "*"`},
+		{"cors origin without scheme", func(c *Config) { c.CORSOrigins = []string{"dash.example"} }, `preview: cors_origins[0] "dash.example" is not an origin: use scheme://host[:port], e.g. https://dashboard.example:8443, or "*"`},
 		{"stun url", func(c *Config) { c.ICE.Servers = []ICEServer{{URLs: []string{"http://x"}}} }, `preview: ice.servers[0].urls[0] "http://x" is not a stun:, stuns:, turn: or turns: URL`},
 		{"turn creds", func(c *Config) { c.ICE.Servers = []ICEServer{{URLs: []string{"turn:10.0.0.1:3478"}}} }, "preview: ice.servers[0] is a TURN server and needs username and credential"},
 		{"all at once", func(c *Config) { c.Codec = "x"; c.MJPEGQuality = 0 }, "preview: codec \"x\" is not supported: use h264 or vp8\npreview: mjpeg_quality 0 is out of range: use 1 to 100"},
@@ -108,6 +112,56 @@ func TestFitSize(t *testing.T) {
 		if w, h := fitSize(tt.w, tt.h, tt.mw, tt.mh); w != tt.ow || h != tt.oh {
 			t.Errorf("fitSize(%d,%d,%d,%d) = %dx%d, want %dx%d", tt.w, tt.h, tt.mw, tt.mh, w, h, tt.ow, tt.oh)
 		}
+	}
+}
+
+// A page on an allowed origin may call WHEP and the API (preflight without
+// the token, the real request still needs it); other origins get no CORS
+// headers, so the browser keeps their scripts out.
+func TestCORS(t *testing.T) {
+	cfg := testConfig()
+	cfg.Token = "s3cret"
+	cfg.CORSOrigins = []string{"https://dash.example/"}
+	_, base := startSink(t, cfg)
+	do := func(method, path, origin string, hdr map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	pre := do("OPTIONS", "/whep/cam", "https://dash.example", map[string]string{
+		"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type"})
+	if pre.StatusCode != http.StatusNoContent || pre.Header.Get("Access-Control-Allow-Origin") != "https://dash.example" ||
+		!strings.Contains(pre.Header.Get("Access-Control-Allow-Methods"), "POST") || !strings.Contains(pre.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", pre.StatusCode, pre.Header)
+	}
+	ok := do("GET", "/api/streams", "https://dash.example", map[string]string{"Authorization": "Bearer s3cret"})
+	if ok.StatusCode != http.StatusOK || ok.Header.Get("Access-Control-Allow-Origin") != "https://dash.example" || ok.Header.Get("Access-Control-Expose-Headers") != "Location" {
+		t.Fatalf("allowed origin with token: %d %v", ok.StatusCode, ok.Header)
+	}
+	if res := do("GET", "/api/streams", "https://dash.example", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("allowed origin without token: %d, want 401", res.StatusCode)
+	}
+	other := do("GET", "/api/streams", "https://evil.example", map[string]string{"Authorization": "Bearer s3cret"})
+	if other.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("other origin got CORS headers: %v", other.Header)
+	}
+	if res := do("OPTIONS", "/whep/cam", "https://evil.example", map[string]string{"Access-Control-Request-Method": "POST"}); res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("other origin's preflight got CORS headers: %v", res.Header)
+	}
+	// No trickle ICE: WHEP clients read 405 on PATCH as "not supported".
+	if res := do("PATCH", "/whep/cam/abc", "", map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "application/trickle-ice-sdpfrag"}); res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("PATCH: %d, want 405", res.StatusCode)
 	}
 }
 
