@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -325,11 +326,12 @@ func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throu
 			Drops map[string]uint64 `json:"drops"`
 		} `json:"preview"`
 	}
-	res, err := http.Get(base + "/api/stats")
-	require.NoError(t, err)
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&stats))
-	res.Body.Close()
 	require.NoError(t, stop())
+	// The sink's server has stopped with the pipeline; its handler still
+	// answers from the counters.
+	rec := httptest.NewRecorder()
+	a.preview.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/stats", nil))
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &stats), "stats: %s", rec.Body)
 	snap := a.Metrics.Snapshot()
 	r := throughputRun{viewers: n, frames: snap.Streams["plaza"].Out - out0, window: window, detectP50: snap.Stages["detect"].P50,
 		drops: stats.Preview["plaza"].Drops}
