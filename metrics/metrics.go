@@ -83,7 +83,7 @@ func New() *Metrics {
 			Name: "osprey_governor_level", Help: "Current latency-governor level (0 = best quality).",
 		}, []string{"stage"}),
 		busy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "osprey_stage_busy_ratio", Help: "Fraction of the last second a stage's workers spent processing (1 = at capacity).",
+			Name: "osprey_stage_busy_ratio", Help: "Fraction of the last half second a stage's workers spent processing (1 = at capacity); exported while a preview sink runs.",
 		}, []string{"stage"}),
 		satur: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "osprey_stage_saturated", Help: "1 while the stage and the CPUs are both busy enough that the preview yields to it.",
