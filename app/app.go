@@ -290,20 +290,27 @@ func (a *App) Run(ctx context.Context) error {
 
 // exportSpool publishes the NATS sink's spool depth as osprey_events_spooled.
 func (a *App) exportSpool() func() {
-	done := make(chan struct{})
+	return every(time.Second, func() { a.Metrics.SetSpooled(a.nats.Stats().Pending) })
+}
+
+// every calls fn every d from a goroutine until the returned stop is called;
+// stop returns once that goroutine has ended.
+func every(d time.Duration, fn func()) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
-		tick := time.NewTicker(time.Second)
+		defer close(finished)
+		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
-				a.Metrics.SetSpooled(a.nats.Stats().Pending)
+				fn()
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-finished }
 }
 
 func (a *App) serveMetrics(addr string) (func(), error) {

@@ -46,23 +46,8 @@ func (s *saturation) Saturated() bool { return s.saturated.Load() }
 
 // start samples every window until the returned stop is called.
 func (s *saturation) start() (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
 	s.sample()
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(saturationWindow)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				s.sample()
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return every(saturationWindow, s.sample)
 }
 
 // sample closes the current window and decides the state from it. Only one
