@@ -16,6 +16,7 @@ import (
 
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/syncbuf"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -126,7 +127,7 @@ func TestReloadAddRemoveKeepTrackIDs(t *testing.T) {
 	writeFile(t, path, pipelineYAML(t, "", "0.38"))
 	cfg, err := config.Load(path)
 	require.NoError(t, err)
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	sink := newTrackSink()
 	a, err := New(cfg, log, Options{ExtraSinks: []stages.SinkSpec{{Name: "rec", Sink: sink, In: stages.Link{Size: 4, Policy: stages.Latest}}}})
@@ -209,21 +210,4 @@ func TestReloadAddRemoveKeepTrackIDs(t *testing.T) {
 	}
 	require.NotContains(t, logBuf.String(), "level=ERROR msg=\"reload failed")
 	require.True(t, strings.Contains(logBuf.String(), "reload applied"))
-}
-
-// syncBuffer is a goroutine-safe log buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/internal/syncbuf"
 	"github.com/osprey-vision/osprey/sink/natsink"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -41,7 +42,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	cfg.ConnectTimeout, cfg.PublishTimeout = 500*time.Millisecond, time.Second
 	cfg.JetStream = &natsink.JetStreamConfig{Stream: "DISKFULL", Create: true}
 	cfg.Spool.Dir = spoolDir
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s, err := natsink.New(cfg, newLogger(&logs))
 	if err != nil {
 		t.Fatal(err)

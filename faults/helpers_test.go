@@ -24,6 +24,7 @@ import (
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/modroot"
 	"github.com/osprey-vision/osprey/internal/rtsptest"
+	"github.com/osprey-vision/osprey/internal/syncbuf"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -81,24 +82,6 @@ func writeYAML(t testing.TB, body string) string {
 	return p
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // frameLog records when each stream's frames reached the end of the pipeline.
 type frameLog struct {
 	mu    sync.Mutex
@@ -146,7 +129,7 @@ func (s *frameLog) fps(stream string, from, to time.Time) float64 {
 // running is a pipeline running in the background.
 type running struct {
 	app  *app.App
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	sink *frameLog
 	err  error
 	done chan struct{}
@@ -162,7 +145,7 @@ func start(t *testing.T, path string, sink *frameLog) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{log: &syncBuffer{}, sink: sink, done: make(chan struct{})}
+	r := &running{log: &syncbuf.Buffer{}, sink: sink, done: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var extra []stages.SinkSpec
 	if sink != nil {
@@ -336,7 +319,7 @@ func startWith(t *testing.T, path string, sinks ...*frameLog) *multi {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{log: &syncBuffer{}, done: make(chan struct{})}
+	r := &running{log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(r.log, nil))
 	var extra []stages.SinkSpec
 	for i, s := range sinks {
@@ -366,6 +349,6 @@ func startWith(t *testing.T, path string, sinks ...*frameLog) *multi {
 
 func errDrainTimeout() error { return stages.ErrDrainTimeout }
 
-func newLogger(w *syncBuffer) *slog.Logger {
+func newLogger(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }

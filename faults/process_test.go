@@ -23,6 +23,7 @@ import (
 	"github.com/osprey-vision/osprey/app"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/syncbuf"
 )
 
 // TestSinkBlockedForever adds a frame sink whose Write never returns on its
@@ -159,7 +160,7 @@ func pipelineBinary(t *testing.T) string {
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr syncBuffer
+	stderr syncbuf.Buffer
 	done   chan struct{}
 }
 
