@@ -31,6 +31,9 @@ const histBins = 2048
 type tensorStats struct {
 	min, max float32
 	hist     []float64 // over [min, max] of pass 1
+	// zeros counts exact zeros (in hist too): ReLU outputs are often half
+	// zeros, which every quantisation grid represents exactly.
+	zeros float64
 }
 
 // Calibrate runs the FP32 model on frames with every tensor in names exposed
@@ -102,6 +105,9 @@ func Calibrate(m *onnx.ModelProto, frames [][]float32, shape []int64, names []st
 		for _, v := range data {
 			i := int(float64(v-st.min) * k)
 			st.hist[min(max(i, 0), histBins-1)]++
+			if v == 0 {
+				st.zeros++
+			}
 		}
 	}
 	passes := 1
@@ -171,6 +177,12 @@ func percentileRange(st *tensorStats, pct float64) Range {
 // outliers folded into its last bin and Q is the unclipped histogram
 // squeezed into the side's share of the 255 levels (TensorRT-style). Most
 // activations here follow ReLU/ReLU6, so usually only the high side counts.
+//
+// Exact zeros are left out of the histograms: they cost nothing at any
+// threshold (zero is always on the grid), and left in, a ReLU's zero spike
+// dominates the divergence. Whether the first level holds that spike alone
+// or shares it with the next bin then decides the result, which drove every
+// ReLU6 range of the SSD down to under a quarter of its real 6.
 func entropyRange(st *tensorStats) Range {
 	if st.max <= st.min {
 		return Range{st.min, st.max}
@@ -179,8 +191,13 @@ func entropyRange(st *tensorStats) Range {
 	if st.min < 0 {
 		z = min(int(float64(-st.min)/float64(st.max-st.min)*histBins), histBins)
 	}
-	pos := slices.Clone(st.hist[z:])
-	neg := slices.Clone(st.hist[:z])
+	hist := slices.Clone(st.hist)
+	if st.zeros > 0 && st.min <= 0 && st.max >= 0 {
+		zb := min(int(float64(-st.min)/float64(st.max-st.min)*histBins), histBins-1)
+		hist[zb] = max(hist[zb]-st.zeros, 0)
+	}
+	pos := slices.Clone(hist[z:])
+	neg := slices.Clone(hist[:z])
 	slices.Reverse(neg)
 	levels := 255
 	if len(pos) > 0 && len(neg) > 0 {

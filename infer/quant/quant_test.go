@@ -154,6 +154,21 @@ func TestCalibrationRanges(t *testing.T) {
 	if r := entropyRange(st); r.Min != -1 || r.Max < 1 || r.Max > 12.5 {
 		t.Fatalf("signed entropy range %v, want [-1, 1..12.5]", r)
 	}
+	// ReLU6-like: half exact zeros, the rest falling off exponentially
+	// (mean 0.5) with 2% saturated at 6. The zeros are exact at any
+	// threshold and must not decide it (they once clipped every ReLU6 of
+	// the SSD near 1.45, and the detector found nothing).
+	st = &tensorStats{min: 0, max: 6, hist: make([]float64, histBins)}
+	st.hist[0] += 100000
+	st.zeros = 100000
+	for i := 0; i < 98000; i++ {
+		v := -0.5 * math.Log(1-(float64(i)+0.5)/98000)
+		st.hist[min(int(v/6*histBins), histBins-1)]++
+	}
+	st.hist[histBins-1] += 2000
+	if r := entropyRange(st); r.Min != 0 || r.Max < 3 {
+		t.Fatalf("ReLU6 entropy range %v, want [0, 3..6] (1.45 with the zero spike counted)", r)
+	}
 	if s, zp := actQuant(Range{0.5, 2}); zp != 0 || math.Abs(float64(s)-2.0/255) > 1e-7 {
 		t.Fatalf("range not widened to include 0: scale %v zp %v", s, zp)
 	}
