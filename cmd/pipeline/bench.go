@@ -11,9 +11,9 @@ import (
 	"os"
 	"sync/atomic"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/sync/errgroup"
-	"time"
 
 	"github.com/osprey-vision/osprey/analytics"
 	"github.com/osprey-vision/osprey/app"

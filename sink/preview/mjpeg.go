@@ -1,6 +1,7 @@
 package preview
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -33,17 +34,14 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 	defer canvas.Close()
 	var last uint64
 	pace := st.pacer()
+	// The client leaving or the sink closing ends the stream.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
 	for {
-		f, g, ch := st.take(last)
+		f, g := st.next(ctx, last)
 		if f == nil {
-			select {
-			case <-ch:
-				continue
-			case <-r.Context().Done():
-				return
-			case <-s.ctx.Done():
-				return
-			}
+			return
 		}
 		if last != 0 && g-last > 1 {
 			st.stats.drop(dropMJPEGBusy, g-last-1)

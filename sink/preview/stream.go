@@ -147,6 +147,22 @@ func (st *stream) take(last uint64) (*stages.Frame, uint64, <-chan struct{}) {
 	return st.latest, st.gen, st.changed
 }
 
+// next waits for a frame newer than generation last and returns it with a
+// reference for the caller and its generation; nil once ctx is done.
+func (st *stream) next(ctx context.Context, last uint64) (*stages.Frame, uint64) {
+	for {
+		f, g, ch := st.take(last)
+		if f != nil {
+			return f, g
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, last
+		}
+	}
+}
+
 // release drops the slot's frame (at Close).
 func (st *stream) release() {
 	st.mu.Lock()
@@ -182,14 +198,9 @@ func (st *stream) encodeLoop(ctx context.Context) {
 	}()
 	pace := st.pacer()
 	for {
-		f, g, ch := st.take(last)
+		f, g := st.next(ctx, last)
 		if f == nil {
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return
-			}
+			return
 		}
 		watching := st.nViewers.Load() > 0
 		if watching && last != 0 && g-last > 1 {
