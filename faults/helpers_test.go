@@ -134,7 +134,27 @@ type running struct {
 	err  error
 	done chan struct{}
 	stop context.CancelFunc
-	at   time.Time
+}
+
+// run starts a in the background and, at cleanup, stops it (failing the
+// test if it takes over 30 s) and prints its log if the test failed.
+func (r *running) run(t *testing.T, a *app.App) {
+	t.Helper()
+	r.app = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	go func() { r.err = a.Run(ctx); close(r.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("pipeline did not stop within 30s")
+		}
+		if t.Failed() {
+			t.Logf("pipeline log:\n%s", tail(r.log.String(), 60))
+		}
+	})
 }
 
 // start builds the pipeline file at path with the frame log as an extra
@@ -155,22 +175,7 @@ func start(t *testing.T, path string, sink *frameLog) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.app = a
-	ctx, cancel := context.WithCancel(context.Background())
-	r.stop = cancel
-	r.at = time.Now()
-	go func() { r.err = a.Run(ctx); close(r.done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("pipeline did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("pipeline log:\n%s", tail(r.log.String(), 60))
-		}
-	})
+	r.run(t, a)
 	return r
 }
 
@@ -329,21 +334,7 @@ func startWith(t *testing.T, path string, sinks ...*frameLog) *multi {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.app = a
-	ctx, cancel := context.WithCancel(context.Background())
-	r.stop = cancel
-	go func() { r.err = a.Run(ctx); close(r.done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("pipeline did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("pipeline log:\n%s", tail(r.log.String(), 60))
-		}
-	})
+	r.run(t, a)
 	return &multi{running: r, sinks: sinks}
 }
 
