@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/geom"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Zone is a polygon on one stream's image.
@@ -75,7 +77,7 @@ type Config struct {
 func (c Config) Validate(streams []string) error {
 	var errs []error
 	add := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, stages.Errorf(path, format, args...))
 	}
 	switch c.Anchor {
 	case "", AnchorBottomCenter, AnchorCenter, AnchorTopCenter:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/internal/matcheck"
@@ -38,7 +39,7 @@ func needModel(t *testing.T) string {
 
 func parse(t *testing.T, yaml string) *config.Pipeline {
 	t.Helper()
-	cfg, err := config.Parse(filepath.Join(t.TempDir(), "p.yaml"), []byte(yaml))
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "p.yaml"), []byte(yaml), components.Builtin())
 	require.NoError(t, err)
 	return cfg
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/osprey-vision/osprey/internal/browsertest"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/sink/preview"
 	"github.com/osprey-vision/osprey/sink/preview/whepclient"
 )
 
@@ -330,7 +331,7 @@ func measureThroughput(t *testing.T, model string, n, maxFrames, warm int) throu
 	// The sink's server has stopped with the pipeline; its handler still
 	// answers from the counters.
 	rec := httptest.NewRecorder()
-	a.preview.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/stats", nil))
+	a.sinks["preview"].(*preview.Sink).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/stats", nil))
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &stats), "stats: %s", rec.Body)
 	snap := a.Metrics.Snapshot()
 	r := throughputRun{viewers: n, frames: snap.Streams["plaza"].Out - out0, window: window, detectP50: snap.Stages["detect"].P50,

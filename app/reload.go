@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/osprey-vision/osprey/analytics"
-	"github.com/osprey-vision/osprey/capture"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -68,7 +66,7 @@ func (a *App) EnableReload() { a.runner.EnableReload() }
 // An invalid file is rejected: the error (file:line:col for each problem) is
 // logged and returned, and the running pipeline continues unchanged.
 func (a *App) ReloadFile(path string) (ReloadResult, error) {
-	next, err := config.Load(path)
+	next, err := config.Load(path, a.cfg.Registry)
 	if err != nil {
 		a.log.Error("reload rejected, the pipeline keeps running unchanged", "file", path, "err", err)
 		return ReloadResult{}, err
@@ -88,9 +86,10 @@ func (a *App) ReloadFile(path string) (ReloadResult, error) {
 // Reload applies a new, validated configuration to the running pipeline
 // (EnableReload must have been called before Run): streams added to the file
 // start, removed ones stop, streams whose config changed restart; unchanged
-// streams are not touched and keep their track IDs. Zone and line changes
-// apply to the running streams. Changes to other sections are reported in
-// Ignored and wrapped in ErrRestartNeeded; they do not apply until restart.
+// streams are not touched and keep their track IDs. A stage whose section
+// changed applies it while running when it implements stages.Reconfigurer
+// (zones and lines); changes to other sections are reported in Ignored and
+// wrapped in ErrRestartNeeded; they do not apply until restart.
 func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 	reloadMu.Lock()
 	defer reloadMu.Unlock()
@@ -98,11 +97,11 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 	cur := a.cfg
 	res.Ignored = restartSections(cur, next)
 
-	old := map[string]capture.Config{}
+	old := map[string]config.Stream{}
 	for _, sc := range cur.Streams {
 		old[sc.ID] = sc
 	}
-	newer := map[string]capture.Config{}
+	newer := map[string]config.Stream{}
 	for _, sc := range next.Streams {
 		newer[sc.ID] = sc
 	}
@@ -111,17 +110,21 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 		if err := a.runner.RemoveSource(id); err != nil {
 			errs = append(errs, err)
 		}
-		if evs := a.track.ForgetStream(id); len(evs) > 0 {
-			a.runner.Emit(id, evs...)
+		for _, st := range a.builtStages() {
+			if f, ok := st.(stages.StreamForgetter); ok {
+				if evs := f.ForgetStream(id); len(evs) > 0 {
+					a.runner.Emit(id, evs...)
+				}
+			}
 		}
 		a.stateMu.Lock()
 		delete(a.sources, id)
 		a.stateMu.Unlock()
 	}
-	start := func(sc capture.Config) {
-		src, err := capture.New(sc, a.log.With("stream", sc.ID), a.onSourceState)
+	start := func(sc config.Stream) {
+		src, err := a.buildSource(sc)
 		if err == nil {
-			err = a.runner.AddSource(stagesSpec(sc.ID, src))
+			err = a.runner.AddSource(stages.SourceSpec{Stream: sc.ID, Source: src})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("app: start stream %s: %w", sc.ID, err))
@@ -139,30 +142,47 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 		case !ok:
 			start(sc)
 			res.Added = append(res.Added, sc.ID)
-		case !reflect.DeepEqual(prev, sc):
+		case !reflect.DeepEqual(prev.Config, sc.Config):
 			stop(sc.ID)
 			start(sc)
 			res.Restarted = append(res.Restarted, sc.ID)
 		}
 	}
 
-	// Zones and lines: new engines for the running streams whose set changed.
-	oa, na := cur.AnalyticsConfig(), next.AnalyticsConfig()
-	global := oa.Anchor != na.Anchor || oa.LineBand != na.LineBand
-	for _, sc := range next.Streams {
-		if _, ok := old[sc.ID]; !ok || slices.Contains(res.Restarted, sc.ID) {
+	// Stage sections that changed: applied by stages that can.
+	for _, sec := range next.Stages {
+		prev, _ := cur.Stage(sec.Name)
+		if reflect.DeepEqual(prev.Config, sec.Config) {
 			continue
 		}
-		if global || !sameOverlays(oa, na, sc.ID) {
-			res.Analytics = append(res.Analytics, sc.ID)
+		applied := false
+		for _, st := range a.stages[sec.Name] {
+			r, ok := st.Stage.(stages.Reconfigurer)
+			if !ok {
+				continue
+			}
+			applied = true
+			changed, err := r.Reconfigure(sec.Config)
+			for _, id := range changed {
+				if _, ok := old[id]; ok && !slices.Contains(res.Restarted, id) && !slices.Contains(res.Analytics, id) {
+					res.Analytics = append(res.Analytics, id)
+				}
+			}
+			if err != nil {
+				res.Ignored = append(res.Ignored, changedKeys(prev, sec)...)
+			}
+		}
+		if !applied {
+			res.Ignored = append(res.Ignored, changedKeys(prev, sec)...)
 		}
 	}
-	a.track.SetAnalytics(na, res.Analytics)
-	if a.preview != nil {
-		for _, id := range slices.Concat(res.Added, res.Restarted, res.Analytics) {
-			zones, lines := overlays(na, id)
-			if err := a.preview.SetOverlays(id, zones, lines); err != nil {
-				errs = append(errs, err)
+	slices.Sort(res.Analytics)
+	for _, s := range a.sinks {
+		if r, ok := s.(interface{ RefreshOverlays(string) error }); ok {
+			for _, id := range slices.Concat(res.Added, res.Restarted, res.Analytics) {
+				if err := r.RefreshOverlays(id); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
@@ -170,7 +190,7 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 	// Readers of the stream list (StreamStates) hold stateMu.
 	a.stateMu.Lock()
 	a.cfg.Streams = next.Streams
-	a.cfg.Zones, a.cfg.Lines, a.cfg.Analytics = next.Zones, next.Lines, next.Analytics
+	a.cfg.Stages = next.Stages
 	a.stateMu.Unlock()
 
 	if len(res.Ignored) > 0 {
@@ -179,8 +199,21 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// restartSections names the top-level sections that differ and that Reload
-// cannot apply to a running pipeline.
+// builtStages returns every built stage and replica.
+func (a *App) builtStages() []stages.Stage {
+	var out []stages.Stage
+	for _, specs := range a.stages {
+		for _, st := range specs {
+			out = append(out, st.Stage)
+			out = append(out, st.Replicas...)
+		}
+	}
+	return out
+}
+
+// restartSections names the pipeline's own settings and the sinks when they
+// differ: Reload cannot apply them to a running pipeline. (Stages decide
+// for their own sections, in Reload.)
 func restartSections(cur, next *config.Pipeline) []string {
 	var out []string
 	check := func(name string, x, y any) {
@@ -191,12 +224,11 @@ func restartSections(cur, next *config.Pipeline) []string {
 	check("name", cur.Name, next.Name)
 	check("latency_budget", cur.LatencyBudget, next.LatencyBudget)
 	check("drain_timeout", cur.DrainTimeout, next.DrainTimeout)
-	check("model", cur.Model, next.Model)
-	check("detect", cur.Detect, next.Detect)
-	check("track", cur.Track, next.Track)
 	check("queues", cur.Queues, next.Queues)
-	check("sinks", cur.Sinks, next.Sinks)
 	check("metrics", cur.Metrics, next.Metrics)
+	if !sameSinks(cur.Sinks, next.Sinks) {
+		out = append(out, "sinks")
+	}
 	// The mode follows from the streams unless set: only an effective change
 	// of the links matters.
 	for _, st := range []string{"capture", "preprocess", "detect", "track", "sinks"} {
@@ -208,31 +240,28 @@ func restartSections(cur, next *config.Pipeline) []string {
 	return out
 }
 
-// sameOverlays reports whether a and b give stream the same zones and lines.
-func sameOverlays(a, b analytics.Config, stream string) bool {
-	var az, bz []analytics.Zone
-	var al, bl []analytics.Line
-	for _, z := range a.Zones {
-		if z.Stream == stream {
-			az = append(az, z)
+// changedKeys lists the plugin's top-level keys whose values differ.
+func changedKeys(prev, next config.Section) []string {
+	var out []string
+	for _, k := range next.Stage.Keys {
+		if !reflect.DeepEqual(config.SectionKey(prev, k), config.SectionKey(next, k)) {
+			out = append(out, k)
 		}
 	}
-	for _, z := range b.Zones {
-		if z.Stream == stream {
-			bz = append(bz, z)
+	return out
+}
+
+// sameSinks reports whether two sink lists have the same keys and settings.
+func sameSinks(a, b []config.Section) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !reflect.DeepEqual(a[i].Config, b[i].Config) {
+			return false
 		}
 	}
-	for _, l := range a.Lines {
-		if l.Stream == stream {
-			al = append(al, l)
-		}
-	}
-	for _, l := range b.Lines {
-		if l.Stream == stream {
-			bl = append(bl, l)
-		}
-	}
-	return reflect.DeepEqual(az, bz) && reflect.DeepEqual(al, bl)
+	return true
 }
 
 // ReloadOnSignal calls ReloadFile(path) each time one of sigs (SIGHUP for
@@ -261,8 +290,4 @@ func (a *App) ReloadOnSignal(ctx context.Context, path string, sigs ...os.Signal
 		close(done)
 		<-finished
 	}
-}
-
-func stagesSpec(id string, src stages.Source) stages.SourceSpec {
-	return stages.SourceSpec{Stream: id, Source: src}
 }

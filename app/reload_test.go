@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/syncbuf"
@@ -125,7 +126,7 @@ func TestReloadAddRemoveKeepTrackIDs(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "reload.yaml")
 	writeFile(t, path, pipelineYAML(t, "", "0.38"))
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, components.Builtin())
 	require.NoError(t, err)
 	var logBuf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Defaults applied by Config.ApplyDefaults to zero fields.
@@ -94,33 +96,33 @@ func (c *Config) ApplyDefaults() {
 // Zero fields are valid (they take defaults).
 func (c Config) Validate() error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	add := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
 	if _, err := parseURL(c.URL); err != nil {
 		errs = append(errs, err)
 	}
 	if c.StallTimeout < 0 {
-		add("stall_timeout: must not be negative, got %s", c.StallTimeout)
+		add("stall_timeout", "must not be negative, got %s", c.StallTimeout)
 	}
 	if c.OpenTimeout < 0 {
-		add("open_timeout: must not be negative, got %s", c.OpenTimeout)
+		add("open_timeout", "must not be negative, got %s", c.OpenTimeout)
 	}
 	if c.BackoffMin < 0 {
-		add("backoff_min: must not be negative, got %s", c.BackoffMin)
+		add("backoff_min", "must not be negative, got %s", c.BackoffMin)
 	}
 	if c.BackoffMax < 0 {
-		add("backoff_max: must not be negative, got %s", c.BackoffMax)
+		add("backoff_max", "must not be negative, got %s", c.BackoffMax)
 	}
 	if c.BackoffMin > 0 && c.BackoffMax > 0 && c.BackoffMin > c.BackoffMax {
-		add("backoff_min: %s is larger than backoff_max %s", c.BackoffMin, c.BackoffMax)
+		add("backoff_min", "%s is larger than backoff_max %s", c.BackoffMin, c.BackoffMax)
 	}
 	if c.Width < 0 || c.Height < 0 {
-		add("width, height: must not be negative, got %dx%d", c.Width, c.Height)
+		add("width", "must not be negative, got %dx%d", c.Width, c.Height)
 	}
 	if c.FPS < 0 || c.FPS > 1000 {
-		add("fps: must be between 0 and 1000, got %g", c.FPS)
+		add("fps", "must be between 0 and 1000, got %g", c.FPS)
 	}
 	if c.MaxWidth < 0 || c.MaxHeight < 0 {
-		add("max_width, max_height: must not be negative, got %dx%d", c.MaxWidth, c.MaxHeight)
+		add("max_width", "must not be negative, got %dx%d", c.MaxWidth, c.MaxHeight)
 	}
 	return errors.Join(errs...)
 }
@@ -175,7 +177,7 @@ const schemeHint = "(use file://, rtsp://, v4l2://, gst:, test://)"
 func parseURL(raw string) (endpoint, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
-		return endpoint{}, fmt.Errorf("url: missing %s", schemeHint)
+		return endpoint{}, stages.Errorf("url", "missing %s", schemeHint)
 	}
 	if rest, ok := strings.CutPrefix(s, "gst:"); ok {
 		p := strings.TrimSpace(rest)
@@ -185,7 +187,7 @@ func parseURL(raw string) (endpoint, error) {
 		elems := strings.Split(p, "!")
 		last := strings.Fields(elems[len(elems)-1])
 		if len(last) == 0 || last[0] != "appsink" {
-			return endpoint{}, fmt.Errorf("url: gst: pipeline must end in appsink, it ends in %q (append \"! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1\")", strings.TrimSpace(elems[len(elems)-1]))
+			return endpoint{}, stages.Errorf("url", "gst: pipeline must end in appsink, it ends in %q (append \"! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1\")", strings.TrimSpace(elems[len(elems)-1]))
 		}
 		return endpoint{kind: kindGst, target: p, device: -1}, nil
 	}
@@ -195,20 +197,20 @@ func parseURL(raw string) (endpoint, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return endpoint{}, fmt.Errorf("url: cannot parse %q: %v", Redact(s), unwrapURLError(err))
+		return endpoint{}, stages.Errorf("url", "cannot parse %q: %v", Redact(s), unwrapURLError(err))
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return endpoint{}, fmt.Errorf("url: file URL %q has host %q; write file:///absolute/path (three slashes)", Redact(s), u.Hostname())
+			return endpoint{}, stages.Errorf("url", "file URL %q has host %q; write file:///absolute/path (three slashes)", Redact(s), u.Hostname())
 		}
 		if u.Path == "" {
-			return endpoint{}, fmt.Errorf("url: file URL %q has no path; write file:///absolute/path", Redact(s))
+			return endpoint{}, stages.Errorf("url", "file URL %q has no path; write file:///absolute/path", Redact(s))
 		}
 		return endpoint{kind: kindFile, target: u.Path, device: -1}, nil
 	case "rtsp", "rtsps":
 		if u.Host == "" {
-			return endpoint{}, fmt.Errorf("url: %s URL %q has no host; write rtsp://host[:port]/path", u.Scheme, Redact(s))
+			return endpoint{}, stages.Errorf("url", "%s URL %q has no host; write rtsp://host[:port]/path", u.Scheme, Redact(s))
 		}
 		return endpoint{kind: kindRTSP, target: s, device: -1}, nil
 	case "v4l2":
@@ -216,18 +218,18 @@ func parseURL(raw string) (endpoint, error) {
 		if u.Host != "" {
 			n, err := strconv.Atoi(u.Host)
 			if err != nil || n < 0 || u.Path != "" {
-				return endpoint{}, fmt.Errorf("url: v4l2 URL %q: write v4l2:///dev/videoN or v4l2://N", Redact(s))
+				return endpoint{}, stages.Errorf("url", "v4l2 URL %q: write v4l2:///dev/videoN or v4l2://N", Redact(s))
 			}
 			return endpoint{kind: kindV4L2, target: u.Host, device: n}, nil
 		}
 		if u.Path == "" {
-			return endpoint{}, fmt.Errorf("url: v4l2 URL %q has no device; write v4l2:///dev/videoN or v4l2://N", Redact(s))
+			return endpoint{}, stages.Errorf("url", "v4l2 URL %q has no device; write v4l2:///dev/videoN or v4l2://N", Redact(s))
 		}
 		return endpoint{kind: kindV4L2, target: u.Path, device: -1}, nil
 	case "test":
 		return parseTestURL(u)
 	default:
-		return endpoint{}, fmt.Errorf("url: unsupported scheme %q %s", u.Scheme, schemeHint)
+		return endpoint{}, stages.Errorf("url", "unsupported scheme %q %s", u.Scheme, schemeHint)
 	}
 }
 
@@ -259,10 +261,10 @@ func parseTestURL(u *url.URL) (endpoint, error) {
 				err = errors.New("must be at least 1")
 			}
 		default:
-			return endpoint{}, fmt.Errorf("url: test:// parameter %q unknown (use fps, w, h, frames)", key)
+			return endpoint{}, stages.Errorf("url", "test:// parameter %q unknown (use fps, w, h, frames)", key)
 		}
 		if err != nil {
-			return endpoint{}, fmt.Errorf("url: test:// parameter %s=%q: %v", key, v, unwrapNumError(err))
+			return endpoint{}, stages.Errorf("url", "test:// parameter %s=%q: %v", key, v, unwrapNumError(err))
 		}
 	}
 	return ep, nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -82,8 +83,8 @@ func runConformance(t *testing.T, c conformance) {
 			if err != nil {
 				t.Fatalf("Read %d: %v", want, err)
 			}
-			if f.Seq != want || f.Width <= 0 || f.Height <= 0 || f.Image.Empty() || f.Captured.IsZero() {
-				t.Errorf("frame %d: seq %d size %dx%d empty %v captured %v", want, f.Seq, f.Width, f.Height, f.Image.Empty(), f.Captured)
+			if f.Seq != want || f.Width <= 0 || f.Height <= 0 || picture.Of(f).Empty() || f.Captured.IsZero() {
+				t.Errorf("frame %d: seq %d size %dx%d empty %v captured %v", want, f.Seq, f.Width, f.Height, picture.Of(f).Empty(), f.Captured)
 			}
 			f.Release()
 		}

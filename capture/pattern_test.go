@@ -8,6 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -52,22 +53,22 @@ func TestPatternDeterministicAndMoving(t *testing.T) {
 	defer release(fa)
 	defer release(fb)
 	for i := range fa {
-		if fa[i].Width != 320 || fa[i].Height != 240 || fa[i].Image.Type() != gocv.MatTypeCV8UC3 {
-			t.Fatalf("frame %d: %dx%d type %v, want 320x240 BGR", i, fa[i].Width, fa[i].Height, fa[i].Image.Type())
+		if fa[i].Width != 320 || fa[i].Height != 240 || picture.Of(fa[i]).Type() != gocv.MatTypeCV8UC3 {
+			t.Fatalf("frame %d: %dx%d type %v, want 320x240 BGR", i, fa[i].Width, fa[i].Height, picture.Of(fa[i]).Type())
 		}
-		if n := diffPixels(fa[i].Image, fb[i].Image); n != 0 {
+		if n := diffPixels(*picture.Of(fa[i]), *picture.Of(fb[i])); n != 0 {
 			t.Errorf("frame %d differs between two runs in %d pixels", i+1, n)
 		}
 	}
-	if n := diffPixels(fa[0].Image, fa[1].Image); n < 100 {
+	if n := diffPixels(*picture.Of(fa[0]), *picture.Of(fa[1])); n < 100 {
 		t.Errorf("frames 1 and 2 differ in only %d pixels; the boxes should move", n)
 	}
 	// Bar colours (BGR) in row 150, clear of boxes and text on frame 1: the
 	// first bar is white, the second yellow.
-	if v := fa[0].Image.GetVecbAt(150, 5); v[0] != 255 || v[1] != 255 || v[2] != 255 {
+	if v := picture.Of(fa[0]).GetVecbAt(150, 5); v[0] != 255 || v[1] != 255 || v[2] != 255 {
 		t.Errorf("first bar pixel %v, want white", v)
 	}
-	if v := fa[0].Image.GetVecbAt(150, 320/8+5); v[0] != 0 || v[1] != 255 || v[2] != 255 {
+	if v := picture.Of(fa[0]).GetVecbAt(150, 320/8+5); v[0] != 0 || v[1] != 255 || v[2] != 255 {
 		t.Errorf("second bar pixel %v, want yellow (BGR 0,255,255)", v)
 	}
 }
@@ -94,7 +95,7 @@ func TestPatternFramesLoop(t *testing.T) {
 		t.Errorf("seq %d after a loop, want 7", fs[6].Seq)
 	}
 	// Frame 4 is the pattern's frame 0 again.
-	if n := diffPixels(fs[0].Image, fs[3].Image); n != 0 {
+	if n := diffPixels(*picture.Of(fs[0]), *picture.Of(fs[3])); n != 0 {
 		t.Errorf("frame after wrap differs from the first in %d pixels", n)
 	}
 }

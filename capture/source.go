@@ -13,22 +13,12 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
-// State is a stream's health at a transition.
-type State struct {
-	// Stream is the stream ID.
-	Stream string
-	// Up is true once frames flow, false when the stream was lost or ended.
-	Up bool
-	// Reason says why the stream went down ("" when up).
-	Reason string
-	// URL is the stream URL with credentials redacted.
-	URL string
-	// At is when the transition was observed.
-	At time.Time
-}
+// State is a source's health at one transition.
+type State = stages.SourceState
 
 // closeWait bounds how long Close waits for a reader blocked in OpenCV when
 // its ctx has no earlier deadline.
@@ -325,7 +315,7 @@ func (s *source) frame(ctx context.Context, c *conn, m gocv.Mat) (*stages.Frame,
 	s.seq++
 	s.got++
 	s.failures = 0
-	f := stages.NewFrame(s.cfg.ID, s.seq, m)
+	f := stages.NewFrame(s.cfg.ID, s.seq, picture.New(m))
 	s.setUp()
 	return f, nil
 }

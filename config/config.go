@@ -1,9 +1,13 @@
 // Package config decodes and validates pipeline files (pipelines/*.yaml).
 //
-// Every problem is reported at once, each with file:line:col, the field path
-// and a hint: unknown keys (with the closest valid name), wrong types, bad
-// durations, and every component's own validation (capture, model, tracker,
-// zones and lines, sinks).
+// The loader decodes the pipeline's own keys (name, latency_budget, mode,
+// queues, metrics...) and hands every other section's YAML node to the
+// component registered for it in a stages.Registry: a stream to the source of
+// its URL scheme, the top-level keys a stage owns to that stage, each key
+// under `sinks:` to its sink. It imports no component. Every problem is
+// reported at once, each with file:line:col, the field path and a hint:
+// unknown keys (with the closest valid name), wrong types, bad durations, and
+// every component's own checks (whose paths are relative to their section).
 package config
 
 import (
@@ -11,18 +15,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/osprey-vision/osprey/analytics"
-	"github.com/osprey-vision/osprey/capture"
 	"github.com/osprey-vision/osprey/event"
-	"github.com/osprey-vision/osprey/infer"
-	"github.com/osprey-vision/osprey/infer/governor"
-	"github.com/osprey-vision/osprey/sink/natsink"
-	"github.com/osprey-vision/osprey/sink/preview"
 	"github.com/osprey-vision/osprey/stages"
-	"github.com/osprey-vision/osprey/track"
 )
 
 // Mode says how sources are consumed.
@@ -46,7 +45,8 @@ func (m *Mode) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown mode %q (use live or offline)", b)
 }
 
-// Pipeline is one pipeline file.
+// Pipeline is one pipeline file: the pipeline's own settings, and every
+// component's section decoded into the component's own type.
 type Pipeline struct {
 	// Name identifies the pipeline in events and NATS subjects; defaults to
 	// the file name without extension.
@@ -64,63 +64,46 @@ type Pipeline struct {
 	// conversions (default 1: the pipeline's stages already run in
 	// parallel; 0: OpenCV's default of every core).
 	OpenCVThreads *int `yaml:"opencv_threads"`
+	// Queues overrides the link in front of each stage.
+	Queues Queues `yaml:"queues"`
+	// Metrics configures the /metrics and /healthz endpoint.
+	Metrics Metrics `yaml:"metrics"`
 
-	Streams   []capture.Config `yaml:"streams"`
-	Model     Model            `yaml:"model"`
-	Detect    Detect           `yaml:"detect"`
-	Track     track.Config     `yaml:"track"`
-	Zones     []analytics.Zone `yaml:"zones"`
-	Lines     []analytics.Line `yaml:"lines"`
-	Analytics AnalyticsOptions `yaml:"analytics"`
-	Queues    Queues           `yaml:"queues"`
-	Sinks     Sinks            `yaml:"sinks"`
-	Metrics   Metrics          `yaml:"metrics"`
+	// Streams are the streams in file order, each decoded by the source
+	// registered for its URL scheme.
+	Streams []Stream `yaml:"-"`
+	// Stages are the registry's stage plugins in pipeline order, each with
+	// its keys decoded (defaults where the file leaves them out).
+	Stages []Section `yaml:"-"`
+	// Sinks are the sinks present under `sinks:`, in file order.
+	Sinks []Section `yaml:"-"`
 
 	// File is the path the pipeline was loaded from (not a YAML key).
 	File string `yaml:"-"`
+	// Registry is the registry the file was decoded with.
+	Registry *stages.Registry `yaml:"-"`
 }
 
-// Model selects and configures the detector model.
-type Model struct {
-	Path           string   `yaml:"path"`
-	Format         string   `yaml:"format"`
-	Labels         string   `yaml:"labels"`
-	Library        string   `yaml:"library"`
-	Providers      []string `yaml:"providers"`
-	Threads        int      `yaml:"threads"`
-	InterOpThreads int      `yaml:"inter_op_threads"`
-	// Spin keeps ONNX Runtime's idle threads busy-waiting (off by default).
-	Spin   bool   `yaml:"spin"`
-	Resize string `yaml:"resize"`
+// Stream is one streams[] item.
+type Stream struct {
+	ID, URL string
+	// Source is the plugin registered for the URL's scheme; Config its
+	// decoded settings (the whole item).
+	Source stages.SourcePlugin
+	Config any
 }
 
-// Detect configures when and how the detector runs.
-type Detect struct {
-	Confidence float32  `yaml:"confidence"`
-	IoU        float32  `yaml:"iou"`
-	Classes    []string `yaml:"classes"`
-	// Every runs inference on one frame in N per stream; the others only go
-	// through the tracker's prediction, so tracks stay smooth at camera rate.
-	Every int `yaml:"every"`
-	// MaxFPS caps inference per stream (0: no cap); skipped frames are predicted.
-	MaxFPS float64 `yaml:"max_fps"`
-	// Batch is the most frames (across streams) in one inference run.
-	Batch int `yaml:"batch"`
-	// BatchTimeout is how long to wait to fill a batch.
-	BatchTimeout time.Duration `yaml:"batch_timeout"`
-	// Workers is how many detector sessions run batches in parallel (each
-	// with model.threads threads); output keeps input order. On small CPUs
-	// two one-thread sessions beat one two-thread session.
-	Workers int `yaml:"workers"`
-	// Governor, when set, steps quality down (model variant, detect.every)
-	// when inference latency exceeds its target, and back up with headroom.
-	Governor *governor.Config `yaml:"governor"`
-}
-
-// AnalyticsOptions tunes zone and line analytics.
-type AnalyticsOptions struct {
-	Anchor   string  `yaml:"anchor"`
-	LineBand float64 `yaml:"line_band"`
+// Section is one component's decoded configuration.
+type Section struct {
+	// Name is the stage's name or the sink's key.
+	Name string
+	// Config is the decoded target of the plugin's Spec.
+	Config any
+	// Present is true when the file has any of the section's keys.
+	Present bool
+	// Stage or Sink is the plugin that decoded it.
+	Stage stages.StagePlugin
+	Sink  stages.SinkPlugin
 }
 
 // Queues overrides the link in front of each stage. Unset links take the
@@ -133,60 +116,63 @@ type Queues struct {
 	Sinks      *stages.Link `yaml:"sinks"`
 }
 
-// Sinks lists the sinks; a sink is on when its key is present.
-type Sinks struct {
-	NATS    *natsink.Config `yaml:"nats"`
-	Preview *preview.Config `yaml:"preview"`
-	JSONL   *JSONL          `yaml:"jsonl"`
-	Stdout  *Stdout         `yaml:"stdout"`
-}
-
-// JSONL writes events (and optionally per-frame detections) to a file.
-type JSONL struct {
-	Path string `yaml:"path"`
-	// Frames also writes one line per frame with its tracks.
-	Frames bool `yaml:"frames"`
-}
-
-// Stdout prints events to standard output, one JSON object per line.
-type Stdout struct {
-	Frames bool `yaml:"frames"`
-}
-
 // Metrics configures the Prometheus /metrics and /healthz endpoint.
 type Metrics struct {
 	// Listen is host:port; empty disables the endpoint. Loopback by default.
 	Listen string `yaml:"listen"`
 }
 
-// defaults returns a pipeline with every default set, before decoding.
+// defaults returns the pipeline's own settings with every default set.
 func defaults() Pipeline {
-	p := Pipeline{
-		DrainTimeout: 10 * time.Second,
-		Detect:       Detect{Confidence: infer.DefaultConfidence, IoU: infer.DefaultIoU, Every: 1, Batch: 1, BatchTimeout: 5 * time.Millisecond, Workers: 1},
-		Track:        track.DefaultConfig(),
-		Model:        Model{Providers: []string{"cpu"}},
-		Analytics:    AnalyticsOptions{Anchor: analytics.AnchorBottomCenter, LineBand: analytics.DefaultLineBand},
-	}
-	nats := natsink.DefaultConfig()
-	prev := preview.Defaults()
-	p.Sinks = Sinks{NATS: &nats, Preview: &prev, JSONL: &JSONL{}, Stdout: &Stdout{}}
-	return p
+	return Pipeline{DrainTimeout: 10 * time.Second}
 }
 
-// InferConfig returns the detector configuration.
-func (p *Pipeline) InferConfig() infer.Config {
-	return infer.Config{
-		Path: p.Model.Path, Format: p.Model.Format, Labels: p.Model.Labels, Library: p.Model.Library,
-		Providers: p.Model.Providers, Threads: p.Model.Threads, InterOpThreads: p.Model.InterOpThreads, Spin: p.Model.Spin,
-		Confidence: p.Detect.Confidence, IoU: p.Detect.IoU, Classes: p.Detect.Classes,
-		Batch: p.Detect.Batch, Resize: p.Model.Resize,
+// Stage returns the decoded section of the stage plugin called name.
+func (p *Pipeline) Stage(name string) (Section, bool) {
+	for _, s := range p.Stages {
+		if s.Name == name {
+			return s, true
+		}
 	}
+	return Section{}, false
 }
 
-// AnalyticsConfig returns the zones, lines and options for the analytics engine.
-func (p *Pipeline) AnalyticsConfig() analytics.Config {
-	return analytics.Config{Zones: p.Zones, Lines: p.Lines, Anchor: p.Analytics.Anchor, LineBand: p.Analytics.LineBand}
+// Sink returns the decoded section of the sink under key, when present.
+func (p *Pipeline) Sink(key string) (Section, bool) {
+	for _, s := range p.Sinks {
+		if s.Name == key {
+			return s, true
+		}
+	}
+	return Section{}, false
+}
+
+// RemoveSink turns the sink under key off (tools such as soak and bench).
+func (p *Pipeline) RemoveSink(key string) {
+	p.Sinks = slices.DeleteFunc(p.Sinks, func(s Section) bool { return s.Name == key })
+}
+
+// StageConfig returns a stage's decoded config as its type C.
+func StageConfig[C any](p *Pipeline, name string) (*C, bool) {
+	s, ok := p.Stage(name)
+	if !ok {
+		return nil, false
+	}
+	return stages.ConfigAs[C](s.Config)
+}
+
+// SinkConfig returns a present sink's decoded config as its type C.
+func SinkConfig[C any](p *Pipeline, key string) (*C, bool) {
+	s, ok := p.Sink(key)
+	if !ok {
+		return nil, false
+	}
+	return stages.ConfigAs[C](s.Config)
+}
+
+// Env returns what components' checks and builders know of the pipeline.
+func (p *Pipeline) Env() stages.Env {
+	return stages.Env{Pipeline: p.Name, Streams: p.StreamIDs(), Live: p.Mode == Live, Resolve: p.Resolve}
 }
 
 // StreamIDs returns the stream IDs in file order.
@@ -237,23 +223,24 @@ func (p *Pipeline) Link(stage string) stages.Link {
 }
 
 // resolveMode picks offline when every stream is a file read as fast as
-// possible (no realtime pacing, no loop), live otherwise.
+// possible (its source config's Paced reports false: no realtime pacing, no
+// loop), live otherwise.
 func (p *Pipeline) resolveMode() {
 	if p.Mode != "" {
 		return
 	}
 	p.Mode = Offline
 	for _, s := range p.Streams {
-		isFile := strings.HasPrefix(s.URL, "file://") || strings.HasPrefix(s.URL, "/") || !strings.Contains(s.URL, ":")
-		if !isFile || s.Realtime || s.Loop {
+		paced, _ := s.Config.(interface{ Paced() bool })
+		if Scheme(s.URL) != "file" || paced == nil || paced.Paced() {
 			p.Mode = Live
 			return
 		}
 	}
 }
 
-// validate checks cross-field rules and calls every component's Validate,
-// reporting problems through add(path, message).
+// validate checks the pipeline's own settings, reporting problems through
+// add(path, err). Components' sections are checked by their specs.
 func (p *Pipeline) validate(add func(path string, err error)) {
 	msg := func(path, format string, a ...any) { add(path, fmt.Errorf(format, a...)) }
 	if p.Name == "" {
@@ -287,47 +274,8 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 			}
 			seen[s.ID] = i
 		}
-		if s.URL == "" {
-			msg(path+".url", "required: file:///path.mp4, rtsp://host/path, v4l2:///dev/video0, gst:<pipeline> or test://")
-		} else {
-			addAll(path, s.Validate(), add)
-		}
 	}
 	p.validateLimits(add)
-	p.validateModel(msg, add)
-	if p.Detect.Every < 1 {
-		msg("detect.every", "must be >= 1 (1 = every frame), got %d", p.Detect.Every)
-	}
-	if p.Detect.MaxFPS < 0 {
-		msg("detect.max_fps", "must not be negative, got %g", p.Detect.MaxFPS)
-	}
-	if p.Detect.Batch < 1 || p.Detect.Batch > 64 {
-		msg("detect.batch", "must be in 1..64, got %d", p.Detect.Batch)
-	}
-	if p.Detect.BatchTimeout < 0 {
-		msg("detect.batch_timeout", "must not be negative, got %s", p.Detect.BatchTimeout)
-	}
-	if p.Detect.Workers < 1 || p.Detect.Workers > 16 {
-		msg("detect.workers", "must be in 1..16, got %d", p.Detect.Workers)
-	}
-	if g := p.Detect.Governor; g != nil {
-		addAll("detect.governor", g.Validate(), add)
-		if p.Detect.Workers > 1 {
-			msg("detect.governor", "needs detect.workers: 1 (the governor drives one detector session)")
-		}
-	}
-	addAll("", p.Track.Validate(), add)
-	addAll("", p.AnalyticsConfig().Validate(p.StreamIDs()), add)
-	if s := p.Sinks.NATS; s != nil {
-		s.Pipeline = p.Name
-		addAll("sinks.nats", s.Validate(), add)
-	}
-	if s := p.Sinks.Preview; s != nil {
-		addAll("sinks.preview", s.Validate(), add)
-	}
-	if s := p.Sinks.JSONL; s != nil && s.Path == "" {
-		msg("sinks.jsonl.path", "required: the file to append events to")
-	}
 	if l := p.Metrics.Listen; l != "" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			msg("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9090)", l)
@@ -335,31 +283,12 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 	}
 }
 
-func (p *Pipeline) validateModel(msg func(path, format string, a ...any), add func(string, error)) {
-	if p.Model.Path == "" {
-		msg("model.path", "required: the ONNX model file (scripts/setup.sh makes models/ssd_mobilenet_v2_coco.onnx)")
-		return
-	}
-	path := p.ModelPath()
-	if st, err := os.Stat(path); err != nil {
-		msg("model.path", "model file %s not found: run scripts/setup.sh to import the demo model, or fix the path (relative paths are from the pipeline file's directory's parent or the working directory)", path)
-	} else if st.IsDir() {
-		msg("model.path", "%s is a directory, not an ONNX model file", path)
-	}
-	cfg := p.InferConfig()
-	cfg.Path = path
-	addAll("", cfg.Validate(), add)
-}
-
-// ModelPath resolves model.path: absolute, or relative to the working
-// directory, or else relative to the pipeline file's parent directory (so
-// `pipeline run pipelines/demo.yaml` works from the repository root and a
-// pipeline copied elsewhere still finds models/ next to its pipelines/).
-func (p *Pipeline) ModelPath() string {
-	return p.resolve(p.Model.Path)
-}
-
-func (p *Pipeline) resolve(path string) string {
+// Resolve turns a path written in the pipeline file into one to open:
+// absolute, or relative to the working directory, or else relative to the
+// pipeline file's parent directory (so `pipeline run pipelines/demo.yaml`
+// works from the repository root and a pipeline copied elsewhere still finds
+// models/ next to its pipelines/).
+func (p *Pipeline) Resolve(path string) string {
 	if path == "" || filepath.IsAbs(path) || p.File == "" {
 		return path
 	}
@@ -371,4 +300,37 @@ func (p *Pipeline) resolve(path string) string {
 		return alt
 	}
 	return path
+}
+
+// Scheme returns a stream URL's scheme: "file" for bare paths, "gst" for
+// "gst:<pipeline>", else the text before "://" (lowercase); "" when it has none.
+func Scheme(url string) string {
+	if url == "" || strings.HasPrefix(url, "/") || strings.HasPrefix(url, ".") {
+		return "file"
+	}
+	i := strings.Index(url, ":")
+	if i < 0 {
+		return "file"
+	}
+	return strings.ToLower(url[:i])
+}
+
+// SectionKey returns the value of one of a stage section's top-level keys
+// (nil when the section has no such field), for diffing two files.
+func SectionKey(s Section, key string) any {
+	if s.Config == nil {
+		return nil
+	}
+	v := reflect.ValueOf(s.Config)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	f, ok := fieldByKey(v, key)
+	if !ok {
+		return nil
+	}
+	return f.Interface()
 }

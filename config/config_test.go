@@ -9,7 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/components"
+	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/stages"
+	"github.com/osprey-vision/osprey/stages/builtin"
 )
 
 // writeModel makes a file for model.path to point at; config only checks it exists.
@@ -46,27 +50,37 @@ metrics: { listen: 127.0.0.1:9090 }
 
 func TestParseGoodPipeline(t *testing.T) {
 	model := writeModel(t)
-	p, err := Parse("lobby.yaml", []byte(good(model)))
+	p, err := Parse("lobby.yaml", []byte(good(model)), components.Builtin())
 	require.NoError(t, err)
 	require.Equal(t, "lobby", p.Name)
 	require.Equal(t, 200*time.Millisecond, p.LatencyBudget)
 	require.Equal(t, Live, p.Mode, "a looping realtime file behaves like a camera")
 	require.Equal(t, stages.Link{Size: 2, Policy: stages.Latest}, p.Link("detect"))
 	require.Equal(t, stages.Link{Size: 8, Policy: stages.Block}, p.Link("track"))
-	require.Equal(t, 30*time.Second, p.Zones[0].LoiterAfter)
-	require.NotNil(t, p.Sinks.JSONL)
-	require.Nil(t, p.Sinks.NATS, "absent sinks stay off")
-	require.Nil(t, p.Sinks.Preview)
-	require.Equal(t, 1, p.Detect.Every, "defaults fill what the file leaves out")
-	require.Equal(t, time.Second, p.Track.MaxLost)
-	ic := p.InferConfig()
+	tc, ok := StageConfig[builtin.TrackConfig](p, "track")
+	require.True(t, ok)
+	require.Equal(t, 30*time.Second, tc.Zones[0].LoiterAfter)
+	require.Equal(t, time.Second, tc.Track.MaxLost)
+	_, ok = SinkConfig[jsonl.FileConfig](p, "jsonl")
+	require.True(t, ok)
+	_, ok = p.Sink("nats")
+	require.False(t, ok, "absent sinks stay off")
+	_, ok = p.Sink("preview")
+	require.False(t, ok)
+	dc, ok := StageConfig[builtin.DetectConfig](p, "detect")
+	require.True(t, ok)
+	require.Equal(t, 1, dc.Detect.Every, "defaults fill what the file leaves out")
+	ic := dc.InferConfig(p.Resolve)
 	require.Equal(t, float32(0.45), ic.Confidence)
 	require.Equal(t, []string{"person"}, ic.Classes)
+	sc, ok := p.Streams[0].Config.(*capture.Config)
+	require.True(t, ok, "the stream is decoded by capture, its scheme's source")
+	require.Equal(t, capture.DefaultStallTimeout, sc.StallTimeout, "capture's defaults, applied once")
 }
 
 func TestOfflineModeForPlainFiles(t *testing.T) {
 	model := writeModel(t)
-	p, err := Parse("x.yaml", []byte("streams: [{id: a, url: /tmp/a.mp4}]\nmodel: {path: "+model+", format: ssd}\n"))
+	p, err := Parse("x.yaml", []byte("streams: [{id: a, url: /tmp/a.mp4}]\nmodel: {path: "+model+", format: ssd}\n"), components.Builtin())
 	require.NoError(t, err)
 	require.Equal(t, Offline, p.Mode)
 	require.Equal(t, "x", p.Name, "the name defaults to the file name")
@@ -118,7 +132,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown format",
 			conf: "streams: [{id: a, url: test://}]\nmodel:\n  path: " + model + "\n  format: yolov9\n",
-			err:  `p.yaml:4:11: model.format "yolov9" is unknown: use one of`,
+			err:  `p.yaml:4:11: model.format: "yolov9" is unknown: use one of`,
 		},
 		{
 			name: "syntax error",
@@ -133,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("p.yaml", []byte(tc.conf))
+			_, err := Parse("p.yaml", []byte(tc.conf), components.Builtin())
 			require.Error(t, err)
 			require.True(t, strings.HasPrefix(err.Error(), tc.err), "got:\n%s\nwant prefix:\n%s", err, tc.err)
 		})
@@ -152,7 +166,7 @@ model:
 detect:
   every: 0
 `
-	_, err := Parse("p.yaml", []byte(conf))
+	_, err := Parse("p.yaml", []byte(conf), components.Builtin())
 	require.Error(t, err)
 	var es Errors
 	require.ErrorAs(t, err, &es)
@@ -161,7 +175,7 @@ detect:
 	require.Contains(t, err.Error(), `p.yaml:2:1: bogus: unknown field "bogus"`)
 
 	conf = strings.Replace(conf, "bogus: 1\n", "", 1)
-	_, err = Parse("p.yaml", []byte(conf))
+	_, err = Parse("p.yaml", []byte(conf), components.Builtin())
 	require.ErrorAs(t, err, &es)
 	text := err.Error()
 	for _, want := range []string{
@@ -181,7 +195,7 @@ func TestShippedPipelinesParse(t *testing.T) {
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := Load(f)
+			_, err := Load(f, components.Builtin())
 			if err != nil && strings.Contains(err.Error(), "not found: run scripts/setup.sh") {
 				t.Skipf("model not imported yet (run scripts/setup.sh): %v", err)
 			}
@@ -191,6 +205,6 @@ func TestShippedPipelinesParse(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load("/nonexistent/p.yaml")
+	_, err := Load("/nonexistent/p.yaml", components.Builtin())
 	require.EqualError(t, err, "/nonexistent/p.yaml: cannot read pipeline file: no such file or directory")
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/goccy/go-yaml/parser"
 	"github.com/stretchr/testify/require"
+
+	"github.com/osprey-vision/osprey/stages/builtin"
 )
 
 // The fuzzer's finding: a point with three values panicked inside the YAML
@@ -18,8 +20,9 @@ func TestNodeToValueArrayOverflow(t *testing.T) {
 		require.NoError(t, err)
 		f, err := parser.ParseBytes(data, 0)
 		require.NoError(t, err)
-		p := defaults()
-		err = nodeToValue(f.Docs[0].Body, &p)
+		// The point is under zones:, which the track stage's config decodes.
+		tc := builtin.TrackDefaults()
+		err = nodeToValue(f.Docs[0].Body, &tc)
 		require.Error(t, err)
 		d := &decoder{file: "x.yaml"}
 		d.yamlError("", err)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/osprey-vision/osprey/components"
 )
 
 // posRE is the file:line:col every config error must start with.
@@ -23,7 +25,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := Parse("fuzz.yaml", data)
+		p, err := Parse("fuzz.yaml", data, components.Builtin())
 		if (p == nil) == (err == nil) {
 			t.Fatalf("Parse returned pipeline %v and error %v", p != nil, err)
 		}

@@ -8,6 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/components"
+	"github.com/osprey-vision/osprey/sink/natsink"
+	"github.com/osprey-vision/osprey/sink/preview"
 )
 
 func TestValidateLimitsStreams(t *testing.T) {
@@ -15,11 +18,11 @@ func TestValidateLimitsStreams(t *testing.T) {
 	add := func(path string, err error) { got = append(got, path+": "+err.Error()) }
 	p := &Pipeline{}
 	for i := range MaxStreams {
-		p.Streams = append(p.Streams, capture.Config{ID: fmt.Sprint("s", i), URL: "test://"})
+		p.Streams = append(p.Streams, Stream{ID: fmt.Sprint("s", i), URL: "test://"})
 	}
 	p.validateLimits(add)
 	require.Empty(t, got, "exactly MaxStreams is allowed")
-	p.Streams = append(p.Streams, capture.Config{ID: "one-too-many", URL: "test://"})
+	p.Streams = append(p.Streams, Stream{ID: "one-too-many", URL: "test://"})
 	p.validateLimits(add)
 	require.Equal(t, []string{"streams: 65 streams is more than the limit of 64 per pipeline: split them over several pipeline files"}, got)
 }
@@ -29,12 +32,13 @@ func TestValidateLimitsStreams(t *testing.T) {
 func TestFrameSizeLimitDefaults(t *testing.T) {
 	model := writeModel(t)
 	p, err := Parse("limits.yaml", []byte(strings.Replace(good(model), "    realtime: true\n",
-		"    realtime: true\n  - { id: cam, url: \"test://?w=3840&h=2160\", max_width: 1920, max_height: 1080 }\n", 1)))
+		"    realtime: true\n  - { id: cam, url: \"test://?w=3840&h=2160\", max_width: 1920, max_height: 1080 }\n", 1)), components.Builtin())
 	require.NoError(t, err)
-	require.Equal(t, capture.DefaultMaxWidth, p.Streams[0].MaxWidth)
-	require.Equal(t, capture.DefaultMaxHeight, p.Streams[0].MaxHeight)
-	require.Equal(t, 1920, p.Streams[1].MaxWidth)
-	require.Equal(t, 1080, p.Streams[1].MaxHeight)
+	s0, s1 := p.Streams[0].Config.(*capture.Config), p.Streams[1].Config.(*capture.Config)
+	require.Equal(t, capture.DefaultMaxWidth, s0.MaxWidth)
+	require.Equal(t, capture.DefaultMaxHeight, s0.MaxHeight)
+	require.Equal(t, 1920, s1.MaxWidth)
+	require.Equal(t, 1080, s1.MaxHeight)
 }
 
 // TestListenersLoopbackByDefault: a file that turns the preview and NATS on
@@ -43,11 +47,13 @@ func TestListenersLoopbackByDefault(t *testing.T) {
 	model := writeModel(t)
 	y := strings.Replace(good(model), "sinks:\n  jsonl: { path: events.jsonl }\nmetrics: { listen: 127.0.0.1:9090 }\n", "sinks:\n  preview: {}\n  nats: {}\n", 1)
 	require.Contains(t, y, "preview: {}")
-	p, err := Parse("listen.yaml", []byte(y))
+	p, err := Parse("listen.yaml", []byte(y), components.Builtin())
 	require.NoError(t, err)
 	require.Empty(t, p.Metrics.Listen, "metrics server on by default")
-	require.True(t, strings.HasPrefix(p.Sinks.Preview.Listen, "127.0.0.1:"), "preview listens on %q", p.Sinks.Preview.Listen)
-	require.Empty(t, p.Sinks.NATS.URL)
-	host := p.Sinks.NATS.Embedded.Host
+	pc, _ := SinkConfig[preview.Config](p, "preview")
+	nc, _ := SinkConfig[natsink.Config](p, "nats")
+	require.True(t, strings.HasPrefix(pc.Listen, "127.0.0.1:"), "preview listens on %q", pc.Listen)
+	require.Empty(t, nc.URL)
+	host := nc.Embedded.Host
 	require.True(t, host == "" || host == "127.0.0.1", "embedded NATS host %q", host)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // FieldError is one problem in a pipeline file.
@@ -49,19 +52,20 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads, decodes and validates a pipeline file. On failure the error is
-// an Errors value listing every problem with file:line:col.
-func Load(path string) (*Pipeline, error) {
+// Load reads, decodes and validates a pipeline file against the components
+// in reg. On failure the error is an Errors value listing every problem with
+// file:line:col.
+func Load(path string, reg *stages.Registry) (*Pipeline, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read pipeline file: %v", unwrapPathError(err))}}
 	}
-	return Parse(path, data)
+	return Parse(path, data, reg)
 }
 
-// Parse decodes and validates pipeline YAML; name is used in error messages
-// and to default the pipeline name.
-func Parse(name string, data []byte) (*Pipeline, error) {
+// Parse decodes and validates pipeline YAML against the components in reg;
+// name is used in error messages and to default the pipeline name.
+func Parse(name string, data []byte, reg *stages.Registry) (*Pipeline, error) {
 	d := &decoder{file: name, pos: map[string]ast.Node{}}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
@@ -75,41 +79,63 @@ func Parse(name string, data []byte) (*Pipeline, error) {
 		d.add(f.Docs[1].Body, "", "a pipeline file holds one YAML document; split pipelines into separate files")
 	}
 	body := f.Docs[0].Body
+	top, ok := mappingValues(unwrapNode(body))
+	if !ok {
+		d.add(body, "", fmt.Sprintf("expected a mapping of top-level fields, got %s", describe(body)))
+		return nil, d.errs
+	}
 	p := defaults()
-	d.walk(body, reflect.TypeOf(p), "")
-	if err := nodeToValue(body, &p); err != nil {
-		var ye yaml.Error
-		// Errors without a position (durations) were already reported by walk.
-		if errors.As(err, &ye) || len(d.errs) == 0 {
-			d.yamlError("", err)
+	p.File, p.Registry = name, reg
+	core := reflect.TypeOf(p)
+	coreFields := yamlFields(core)
+	var streams, sinks ast.Node
+	owned := map[string]ast.Node{}
+	for _, kv := range top {
+		key := keyString(kv.Key)
+		switch _, isStage := reg.StageOwning(key); {
+		case key == "streams":
+			streams = kv.Value
+			d.pos[key] = kv.Value
+		case key == "sinks":
+			sinks = kv.Value
+			d.pos[key] = kv.Value
+		case coreFields[key] != nil:
+			d.pos[key] = kv.Value
+			d.walk(kv.Value, coreFields[key], key)
+		case isStage:
+			owned[key] = kv.Value
+			d.pos[key] = kv.Value
+		default:
+			d.add(kv.Key, key, unknownKeyMessage(key, topLevelKeys(coreFields, reg)))
 		}
 	}
+	d.decode(body, &p, "")
+	d.decodeStreams(&p, streams)
+	d.decodeStages(&p, owned)
+	d.decodeSinks(&p, sinks)
 	if len(d.errs) > 0 {
+		d.errs = append(d.errs, d.later...)
 		d.sort()
 		return nil, d.errs
 	}
-	// A sink is on when its key is present; defaults were pre-filled for all.
-	if _, ok := d.pos["sinks.nats"]; !ok {
-		p.Sinks.NATS = nil
-	}
-	if _, ok := d.pos["sinks.preview"]; !ok {
-		p.Sinks.Preview = nil
-	}
-	if _, ok := d.pos["sinks.jsonl"]; !ok {
-		p.Sinks.JSONL = nil
-	}
-	if _, ok := d.pos["sinks.stdout"]; !ok {
-		p.Sinks.Stdout = nil
-	}
-	p.File = name
+	d.errs = d.later
 	if p.Name == "" {
 		p.Name = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
 	}
-	for i := range p.Streams {
-		p.Streams[i].ApplyDefaults()
-	}
 	p.resolveMode()
-	p.validate(d.component)
+	p.validate(func(path string, err error) { d.component("", stages.Errorf(path, "%s", err)) })
+	env := p.Env()
+	for i, s := range p.Streams {
+		if s.Config != nil {
+			d.component(fmt.Sprintf("streams[%d]", i), s.Source.Spec.Validate(s.Config, env))
+		}
+	}
+	for _, s := range p.Stages {
+		d.component("", s.Stage.Spec.Validate(s.Config, env))
+	}
+	for _, s := range p.Sinks {
+		d.component("sinks."+s.Name, s.Sink.Spec.Validate(s.Config, env))
+	}
 	if len(d.errs) > 0 {
 		d.sort()
 		return nil, d.errs
@@ -117,9 +143,184 @@ func Parse(name string, data []byte) (*Pipeline, error) {
 	return &p, nil
 }
 
+// topLevelKeys lists every key valid at the top of a pipeline file.
+func topLevelKeys(core map[string]reflect.Type, reg *stages.Registry) map[string]reflect.Type {
+	keys := maps.Clone(core)
+	keys["streams"], keys["sinks"] = nil, nil
+	for _, st := range reg.Stages() {
+		for _, k := range st.Keys {
+			keys[k] = nil
+		}
+	}
+	return keys
+}
+
+// decode walks n against target's type (unknown keys, positions) and decodes
+// it over target's defaults.
+func (d *decoder) decode(n ast.Node, target any, path string) {
+	if path != "" {
+		d.walk(n, reflect.TypeOf(target), path)
+	}
+	if err := nodeToValue(n, target); err != nil {
+		var ye yaml.Error
+		// Errors without a position (durations) were already reported by walk.
+		if errors.As(err, &ye) || len(d.errs) == 0 {
+			d.yamlError(path, err)
+		}
+	}
+}
+
+// decodeStreams hands each streams[] item to the source of its URL scheme.
+func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
+	if n == nil {
+		return
+	}
+	seq, ok := unwrapNode(n).(*ast.SequenceNode)
+	if !ok {
+		d.add(n, "streams", fmt.Sprintf("expected a list of streams, got %s", describe(n)))
+		return
+	}
+	for i, item := range seq.Values {
+		path := fmt.Sprintf("streams[%d]", i)
+		d.pos[path] = item
+		var head struct {
+			ID  string `yaml:"id"`
+			URL string `yaml:"url"`
+		}
+		if _, ok := mappingValues(unwrapNode(item)); !ok {
+			d.add(item, path, fmt.Sprintf("expected a mapping with id and url, got %s", describe(item)))
+			continue
+		}
+		_ = nodeToValue(item, &head)
+		s := Stream{ID: head.ID, URL: head.URL}
+		if head.URL == "" {
+			d.addLater(item, path+".url", "required: file:///path.mp4, rtsp://host/path, v4l2:///dev/video0, gst:<pipeline> or test://")
+			p.Streams = append(p.Streams, s)
+			continue
+		}
+		src, ok := p.Registry.Source(Scheme(head.URL))
+		if !ok {
+			urlNode := item
+			if m, _ := mappingValues(unwrapNode(item)); m != nil {
+				for _, kv := range m {
+					if keyString(kv.Key) == "url" {
+						urlNode = kv.Value
+					}
+				}
+			}
+			d.addLater(urlNode, path+".url", fmt.Sprintf("unsupported scheme %q: use one of %s", Scheme(head.URL), schemeList(p.Registry)))
+			p.Streams = append(p.Streams, s)
+			continue
+		}
+		s.Source, s.Config = src, src.Spec.Defaults()
+		d.decode(item, s.Config, path)
+		p.Streams = append(p.Streams, s)
+	}
+}
+
+func schemeList(reg *stages.Registry) string {
+	var out []string
+	for _, s := range reg.Schemes() {
+		if s == "gst" {
+			out = append(out, "gst:<pipeline>")
+			continue
+		}
+		out = append(out, s+"://")
+	}
+	return strings.Join(out, ", ")
+}
+
+// decodeStages decodes each stage plugin's keys into its config; a plugin
+// whose keys are all absent keeps its defaults.
+func (d *decoder) decodeStages(p *Pipeline, owned map[string]ast.Node) {
+	for _, st := range p.Registry.Stages() {
+		cfg := st.Spec.Defaults()
+		sec := Section{Name: st.Name, Config: cfg, Stage: st}
+		v := reflect.ValueOf(cfg).Elem()
+		for _, key := range st.Keys {
+			n, ok := owned[key]
+			if !ok {
+				continue
+			}
+			sec.Present = true
+			field, ok := fieldByKey(v, key)
+			if !ok {
+				d.add(n, key, fmt.Sprintf("the %s stage claims this key but its config has no %q field (a bug in that component)", st.Name, key))
+				continue
+			}
+			d.decode(n, field.Addr().Interface(), key)
+		}
+		p.Stages = append(p.Stages, sec)
+	}
+}
+
+// decodeSinks hands each key under `sinks:` to the sink registered for it.
+func (d *decoder) decodeSinks(p *Pipeline, n ast.Node) {
+	if n == nil {
+		return
+	}
+	if _, isNull := n.(*ast.NullNode); isNull {
+		return
+	}
+	m, ok := mappingValues(unwrapNode(n))
+	if !ok {
+		d.add(n, "sinks", fmt.Sprintf("expected a mapping of sinks, got %s", describe(n)))
+		return
+	}
+	keys := map[string]reflect.Type{}
+	for _, k := range p.Registry.SinkKeys() {
+		keys[k] = nil
+	}
+	for _, kv := range m {
+		key := keyString(kv.Key)
+		path := "sinks." + key
+		sk, ok := p.Registry.Sink(key)
+		if !ok {
+			d.add(kv.Key, path, unknownKeyMessage(key, keys))
+			continue
+		}
+		d.pos[path] = kv.Value
+		cfg := sk.Spec.Defaults()
+		if _, empty := kv.Value.(*ast.NullNode); !empty {
+			d.decode(kv.Value, cfg, path)
+		}
+		p.Sinks = append(p.Sinks, Section{Name: key, Config: cfg, Present: true, Sink: sk})
+	}
+}
+
+// fieldByKey finds the struct field of v whose yaml key is key.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// unwrapNode looks through tags and anchors to the value node.
+func unwrapNode(n ast.Node) ast.Node {
+	for {
+		switch v := n.(type) {
+		case *ast.TagNode:
+			n = v.Value
+		case *ast.AnchorNode:
+			n = v.Value
+		default:
+			return n
+		}
+	}
+}
+
 type decoder struct {
 	file string
 	errs Errors
+	// later are problems that do not stop the semantic checks (a stream
+	// whose scheme has no source): reported with them, all at once.
+	later Errors
 	// pos maps a field path (streams[0].url) to its value's node.
 	pos map[string]ast.Node
 }
@@ -132,6 +333,15 @@ func (d *decoder) add(n ast.Node, path, msg string) {
 		}
 	}
 	d.errs = append(d.errs, e)
+}
+
+// addLater records a problem reported together with the semantic checks.
+func (d *decoder) addLater(n ast.Node, path, msg string) {
+	errs := d.errs
+	d.errs = nil
+	d.add(n, path, msg)
+	d.later = append(d.later, d.errs...)
+	d.errs = errs
 }
 
 func (d *decoder) sort() {
@@ -384,59 +594,25 @@ func levenshtein(a, b string) int {
 	return prev[len(b)]
 }
 
-// sectionError is a component's own validation error, found under section.
-type sectionError struct {
-	section string
-	err     error
-}
-
-func (e sectionError) Error() string { return e.err.Error() }
-
-// addAll reports each leaf of a component's (errors.Join) validation error.
-func addAll(section string, err error, add func(string, error)) {
-	for _, e := range flatten(err) {
-		add(section, sectionError{section, e})
-	}
-}
-
-// component records a validation error. The pipeline's own errors carry
-// their exact path. A component's error (sectionError) may start with a
-// package prefix ("natsink: ") and a field path relative to its section
-// ("url: ..." or "jetstream.stream ...") or an absolute one ("model.path is
-// empty"); it is placed at the deepest field of the file that it names.
-func (d *decoder) component(path string, err error) {
-	msg := err.Error()
-	var se sectionError
-	if errors.As(err, &se) {
-		msg = stripPackagePrefix(se.err.Error())
-		field := leadingField.FindString(msg)
-		switch {
-		case field != "" && d.has(join(se.section, field)):
-			path, msg = join(se.section, field), join(se.section, msg)
-		case field != "" && d.has(field):
-			path = field
-		default:
-			path = se.section
-			if se.section != "" {
-				msg = se.section + ": " + msg
+// component records a component's validation problems, found under section
+// (a streams[] item, "sinks.nats", or "" for stages, whose keys are top
+// level). A stages.FieldError is placed at its path below section, at the
+// deepest field of the file that path names; any other error at section.
+func (d *decoder) component(section string, err error) {
+	for _, e := range stages.Leaves(stages.Under(section, err)) {
+		var fe *stages.FieldError
+		path, msg := section, e.Error()
+		if errors.As(e, &fe) {
+			path = fe.Path
+		}
+		out := FieldError{File: d.file, Msg: msg}
+		if _, node := d.deepest(path); node != nil {
+			if tk := node.GetToken(); tk != nil && tk.Position != nil {
+				out.Line, out.Col = tk.Position.Line, tk.Position.Column
 			}
 		}
-	} else if path != "" {
-		msg = path + ": " + msg
+		d.errs = append(d.errs, out)
 	}
-	fe := FieldError{File: d.file, Msg: msg}
-	if _, node := d.deepest(path); node != nil {
-		if tk := node.GetToken(); tk != nil && tk.Position != nil {
-			fe.Line, fe.Col = tk.Position.Line, tk.Position.Column
-		}
-	}
-	d.errs = append(d.errs, fe)
-}
-
-// has reports whether path, or a parent of it, names a node in the file.
-func (d *decoder) has(path string) bool {
-	p, _ := d.deepest(path)
-	return p != "" && (p == path || strings.HasPrefix(path, p))
 }
 
 // deepest returns the longest prefix of path that names a node in the file.
@@ -452,36 +628,6 @@ func (d *decoder) deepest(path string) (string, ast.Node) {
 		p = p[:i]
 	}
 	return "", nil
-}
-
-var (
-	packagePrefix = regexp.MustCompile(`^(natsink|preview|infer|capture|track|analytics|governor|config): `)
-	leadingField  = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\[\d+\])?(\.[a-z_][a-z0-9_]*(\[\d+\])?)*`)
-)
-
-func stripPackagePrefix(m string) string {
-	for {
-		s := packagePrefix.ReplaceAllString(m, "")
-		if s == m {
-			return m
-		}
-		m = s
-	}
-}
-
-// flatten splits errors.Join trees into their leaves.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 func unwrapPathError(err error) error {

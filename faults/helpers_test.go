@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/app"
+	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/modroot"
 	"github.com/osprey-vision/osprey/internal/rtsptest"
@@ -161,7 +162,7 @@ func (r *running) run(t *testing.T, a *app.App) {
 // sink and runs it until the test ends (or wait is called).
 func start(t *testing.T, path string, sink *frameLog) *running {
 	t.Helper()
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, components.Builtin())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ type multi struct {
 // queue of one frame).
 func startWith(t *testing.T, path string, sinks ...*frameLog) *multi {
 	t.Helper()
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, components.Builtin())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/osprey-vision/osprey/app"
+	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/syncbuf"
@@ -118,7 +119,7 @@ streams:
   - { id: p, url: "test://?fps=5" }
 model: { path: %s, format: ssd, providers: [cpu] }
 `, bad))
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, components.Builtin())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,8 @@
 package infer
 
-import "github.com/osprey-vision/osprey/geom"
+import "github.com/osprey-vision/osprey/object"
 
 // Detection is one object found in one image, in that image's pixel
-// coordinates (after undoing resize/letterbox).
-type Detection struct {
-	ClassID    int       `json:"class_id"`
-	Label      string    `json:"label"`
-	Confidence float32   `json:"confidence"`
-	Box        geom.Rect `json:"box"`
-	// Keypoints are model-specific landmarks (BlazeFace: eyes, nose, mouth,
-	// ears), in pixels; empty for plain detectors.
-	Keypoints []geom.Point `json:"keypoints,omitempty"`
-}
+// coordinates. It lives in package object so the pipeline's contracts carry
+// it without linking ONNX Runtime.
+type Detection = object.Detection

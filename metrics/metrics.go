@@ -27,8 +27,6 @@ type Metrics struct {
 	batch    prometheus.Histogram
 	sourceUp *prometheus.GaugeVec
 	events   *prometheus.CounterVec
-	spooled  prometheus.Gauge
-	governor *prometheus.GaugeVec
 	busy     *prometheus.GaugeVec
 	satur    *prometheus.GaugeVec
 
@@ -76,12 +74,6 @@ func New() *Metrics {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "osprey_events_total", Help: "Events emitted, by type.",
 		}, []string{"type"}),
-		spooled: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "osprey_events_spooled", Help: "Events waiting in the on-disk spool for their sink.",
-		}),
-		governor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "osprey_governor_level", Help: "Current latency-governor level (0 = best quality).",
-		}, []string{"stage"}),
 		busy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "osprey_stage_busy_ratio", Help: "Fraction of the last half second a stage's workers spent processing (1 = at capacity); exported while a preview sink runs.",
 		}, []string{"stage"}),
@@ -90,7 +82,7 @@ func New() *Metrics {
 		}, []string{"stage"}),
 	}
 	m.reg.MustRegister(m.frames, m.dropped, m.stageSec, m.e2eSec, m.batch, m.sourceUp, m.events,
-		m.spooled, m.governor, m.busy, m.satur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.busy, m.satur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -192,14 +184,6 @@ func (m *Metrics) SetStageLoad(stage string, busy float64, saturated bool) {
 		v = 1
 	}
 	m.satur.WithLabelValues(stage).Set(v)
-}
-
-// SetSpooled sets the number of events waiting in a spool.
-func (m *Metrics) SetSpooled(n int) { m.spooled.Set(float64(n)) }
-
-// SetGovernorLevel exports the latency governor's level for a stage.
-func (m *Metrics) SetGovernorLevel(stage string, level int) {
-	m.governor.WithLabelValues(stage).Set(float64(level))
 }
 
 // Snapshot is a point-in-time copy of the in-process statistics, JSON-ready

@@ -1,31 +1,41 @@
 // Package stages holds Osprey's contracts (Frame, Source, Stage, Sink), the
-// registry that maps YAML type names to constructors, and the runner that owns
-// every goroutine and queue between them. Implementations live in capture/,
-// infer/ and sink/.
+// registry that maps configuration keys and URL schemes to components, and
+// the runner that owns every goroutine and queue between them.
+// Implementations live in capture/, infer/, stages/builtin/ and sink/; the
+// built-ins are listed in package components. This package links neither the
+// inference runtime nor OpenCV: a frame's picture is an Image, and package
+// picture gives components the gocv Mat behind it.
 package stages
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"github.com/osprey-vision/osprey/event"
-	"github.com/osprey-vision/osprey/infer"
-	"github.com/osprey-vision/osprey/track"
+	"github.com/osprey-vision/osprey/object"
 )
+
+// Image is a frame's decoded picture (BGR, 8-bit). Sources make it (a
+// *gocv.Mat satisfies it); the frame owns it and closes it once, on its last
+// Release. Components reach the pixels through package picture.
+type Image interface {
+	Cols() int
+	Rows() int
+	Close() error
+}
 
 // Frame is one decoded picture from one stream and everything learned about it
 // on its way through the pipeline.
 //
-// Ownership: Image (a BGR gocv.Mat) is reference counted. NewFrame returns a
-// frame with one reference held by the caller. Whoever passes a frame to two
-// consumers calls Retain once more first; every holder calls Release exactly
-// once when done. The last Release closes the Mat, so every Mat is closed
-// exactly once. A sink that keeps the image after Write returns must Retain it
-// (and Release later); the runner releases its own reference after Write.
-// The metadata fields may be read concurrently by several sinks once the frame
-// has left the last stage, but only stages (one at a time) write them.
+// Ownership: Image is reference counted. NewFrame returns a frame with one
+// reference held by the caller. Whoever passes a frame to two consumers calls
+// Retain once more first; every holder calls Release exactly once when done.
+// The last Release runs the OnRelease hooks and closes the Image, so every Mat
+// is closed exactly once. A sink that keeps the image after Write returns must
+// Retain it (and Release later); the runner releases its own reference after
+// Write. The metadata fields may be read concurrently by several sinks once the
+// frame has left the last stage, but only stages (one at a time) write them.
 type Frame struct {
 	// Stream is the stream ID from the pipeline YAML.
 	Stream string
@@ -38,29 +48,29 @@ type Frame struct {
 	// Deadline is Captured plus the pipeline's latency budget; zero when there is
 	// no budget. A stage that receives a frame past its deadline drops it.
 	Deadline time.Time
-	// Image is the decoded frame (BGR, 8-bit). Use Retain/Release, never Close.
-	Image gocv.Mat
+	// Image is the decoded frame; nil on metadata-only copies (event sinks).
+	// Use Retain/Release, never Close.
+	Image Image
 	// Width and Height are the image size in pixels, kept after Image is released.
 	Width, Height int
 
-	// Input is the model input the preprocess stage made for this frame, in the
-	// model's layout; the detect stage consumes it and sets it to nil.
-	Input *infer.Input
 	// Inferred is true when the detector ran on this frame; false when the frame
 	// skipped inference (detect.every / max_fps) and the tracker only predicted.
 	Inferred bool
 	// Detections are the detector's output, in Image pixels.
-	Detections []infer.Detection
+	Detections []object.Detection
 	// Tracks are the tracker's tracks on this frame, in Image pixels.
-	Tracks []track.Track
+	Tracks []object.Track
 	// Events are what the analytics learned on this frame; delivered losslessly.
 	Events []event.Event
 
-	refs atomic.Int32
+	refs      atomic.Int32
+	hooksMu   sync.Mutex
+	onRelease []func()
 }
 
 // NewFrame returns a frame owning img, with one reference held by the caller.
-func NewFrame(stream string, seq uint64, img gocv.Mat) *Frame {
+func NewFrame(stream string, seq uint64, img Image) *Frame {
 	f := &Frame{Stream: stream, Seq: seq, Captured: time.Now(), Image: img, Width: img.Cols(), Height: img.Rows()}
 	f.refs.Store(1)
 	return f
@@ -69,15 +79,31 @@ func NewFrame(stream string, seq uint64, img gocv.Mat) *Frame {
 // Retain adds a reference to the frame's image.
 func (f *Frame) Retain() { f.refs.Add(1) }
 
-// Release drops one reference; the last one closes the image. Releasing more
-// times than retained is a bug and is ignored rather than double-closing.
+// OnRelease registers fn to run once, at the frame's last Release, before the
+// image is closed. Stages use it for scratch they attach to a frame outside
+// it (a model input tensor), so the scratch is freed however the frame ends:
+// dropped by a queue, failed, or delivered.
+func (f *Frame) OnRelease(fn func()) {
+	f.hooksMu.Lock()
+	f.onRelease = append(f.onRelease, fn)
+	f.hooksMu.Unlock()
+}
+
+// Release drops one reference; the last one runs the OnRelease hooks and
+// closes the image. Releasing more times than retained is a bug and is
+// ignored rather than double-closing.
 func (f *Frame) Release() {
-	n := f.refs.Add(-1)
-	if n == 0 {
-		if f.Input != nil {
-			f.Input.Release()
-			f.Input = nil
-		}
+	if f.refs.Add(-1) != 0 {
+		return
+	}
+	f.hooksMu.Lock()
+	hooks := f.onRelease
+	f.onRelease = nil
+	f.hooksMu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
+	if f.Image != nil {
 		_ = f.Image.Close()
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/osprey-vision/osprey/internal/matcheck"
 )
 
 func (s *recordSink) count(stream string) int {
@@ -29,7 +27,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestReloadFiniteSourcesStillEndThePipeline(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	a, b := &fakeSource{stream: "a", n: 40}, &fakeSource{stream: "b", n: 25}
 	sink := newRecordSink()
 	r := NewRunner(Graph{
@@ -57,7 +55,7 @@ func TestReloadFiniteSourcesStillEndThePipeline(t *testing.T) {
 }
 
 func TestReloadAddAndRemoveStreamsWhileRunning(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	a := &fakeSource{stream: "a", n: -1, interval: 2 * time.Millisecond}
 	sink := newRecordSink()
 	r := NewRunner(Graph{

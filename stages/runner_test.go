@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/event"
-	"github.com/osprey-vision/osprey/internal/matcheck"
 )
 
 // fakeSource yields n frames with real (small) Mats, optionally paced.
@@ -48,7 +46,7 @@ func (s *fakeSource) Read(ctx context.Context) (*Frame, error) {
 		return nil, ctx.Err()
 	}
 	s.seq++
-	return NewFrame(s.stream, s.seq, gocv.NewMatWithSize(4, 4, gocv.MatTypeCV8UC3)), nil
+	return NewFrame(s.stream, s.seq, newTestImage()), nil
 }
 
 func (s *fakeSource) Close(context.Context) error { s.closed.Add(1); return nil }
@@ -119,7 +117,7 @@ func (o *countObserver) EndToEnd(_ string, d time.Duration) {
 }
 
 func TestRunnerBlockDeliversEveryFrameInOrder(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	a, b := &fakeSource{stream: "a", n: 50}, &fakeSource{stream: "b", n: 30}
 	st1, st2 := pass(0), pass(100*time.Microsecond)
 	sink := newRecordSink()
@@ -142,7 +140,7 @@ func TestRunnerBlockDeliversEveryFrameInOrder(t *testing.T) {
 }
 
 func TestRunnerLatestDropsOldestWhenStageIsSlow(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	src := &fakeSource{stream: "cam", n: 200}
 	obs := newCountObserver()
 	sink := newRecordSink()
@@ -162,7 +160,7 @@ func TestRunnerLatestDropsOldestWhenStageIsSlow(t *testing.T) {
 }
 
 func TestRunnerDropsStaleFramesPastTheBudget(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	src := &fakeSource{stream: "cam", n: 40}
 	obs := newCountObserver()
 	sink := newRecordSink()
@@ -183,7 +181,7 @@ func TestRunnerDropsStaleFramesPastTheBudget(t *testing.T) {
 }
 
 func TestRunnerDrainsInFlightFramesOnCancel(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	src := &fakeSource{stream: "cam", n: -1, interval: time.Millisecond}
 	sink := newRecordSink()
 	var processed atomic.Int64
@@ -238,7 +236,7 @@ func allStacks() string {
 }
 
 func TestRunnerEventSinksGetOnlyEventsAndEmit(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	src := &fakeSource{stream: "cam", n: 20}
 	tagger := &funcStage{fn: func(ctx context.Context, f *Frame) ([]*Frame, error) {
 		if f.Seq%5 == 0 {
@@ -261,7 +259,7 @@ func TestRunnerEventSinksGetOnlyEventsAndEmit(t *testing.T) {
 }
 
 func TestRunnerRetriesUnreachableSource(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	src := &fakeSource{stream: "cam", n: 3, notConnected: 2}
 	sink := newRecordSink()
 	g := Graph{
@@ -289,7 +287,7 @@ func (b *batchStage) ProcessBatch(ctx context.Context, fs []*Frame) ([]*Frame, e
 }
 
 func TestRunnerBatchesAcrossStreams(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	bs := &batchStage{n: 4}
 	sink := newRecordSink()
 	g := Graph{
@@ -327,7 +325,7 @@ func (failingSink) Write(context.Context, *Frame) error { return nil }
 func (failingSink) Close(context.Context) error         { return nil }
 
 func TestRunnerKeepStaleStageProcessesLateFrames(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	src := &fakeSource{stream: "cam", n: 20}
 	obs := newCountObserver()
 	sink := newRecordSink()
@@ -353,14 +351,14 @@ type imageEventSink struct {
 
 func (s *imageEventSink) NeedsImages() bool { return true }
 func (s *imageEventSink) Write(ctx context.Context, f *Frame) error {
-	if f.Image.Ptr() != nil && f.Image.Cols() == 4 {
+	if f.Image != nil && f.Image.Cols() == 4 {
 		s.images++
 	}
 	return s.eventSink.Write(ctx, f)
 }
 
 func TestRunnerGivesImagesToEventSinksThatNeedThem(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	tagger := &funcStage{fn: func(ctx context.Context, f *Frame) ([]*Frame, error) {
 		if f.Seq%2 == 0 {
 			f.Events = append(f.Events, event.New(event.TrackStarted, "p", f.Stream))
@@ -379,7 +377,7 @@ func TestRunnerGivesImagesToEventSinksThatNeedThem(t *testing.T) {
 }
 
 func TestRunnerParallelReplicasKeepOrder(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	var used [3]atomic.Int32
 	mk := func(i int) *funcStage {
 		return &funcStage{fn: func(ctx context.Context, f *Frame) ([]*Frame, error) {
@@ -415,7 +413,7 @@ func TestRunnerParallelReplicasKeepOrder(t *testing.T) {
 }
 
 func TestRunnerBatchErrorDropsOnce(t *testing.T) {
-	matcheck.Leaks(t)
+	imageLeaks(t)
 	obs := newCountObserver()
 	bs := &failingBatch{n: 4}
 	g := Graph{

@@ -2,9 +2,10 @@ package track
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"time"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Config holds the tracker's thresholds. Scores are detector confidences in
@@ -63,12 +64,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every invalid field at once; each error names its field
-// as track.<yaml name>.
+// Validate reports every invalid field at once; each error is a
+// stages.FieldError at the field's yaml name (relative to `track:`).
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("track.%s: "+format, append([]any{field}, args...)...))
+		errs = append(errs, stages.Errorf(field, format, args...))
 	}
 	unit := func(field string, v float64) {
 		if math.IsNaN(v) || v < 0 || v > 1 {

@@ -8,33 +8,8 @@
 // same configuration works at any frame rate. See docs/tracking.md.
 package track
 
-import (
-	"time"
+import "github.com/osprey-vision/osprey/object"
 
-	"github.com/osprey-vision/osprey/geom"
-)
-
-// Track is the tracker's view of one object on one frame.
-type Track struct {
-	// ID is unique per stream for the life of the pipeline, starting at 1.
-	ID      uint64
-	ClassID int
-	Label   string
-	// Box is the current estimate, in frame pixels: the matched detection's box,
-	// or the motion model's prediction when the object was not detected this frame.
-	Box   geom.Rect
-	Score float64
-	// Matched is true when a detection was associated on this frame.
-	Matched bool
-	// Confirmed is true once the track has passed its tentative phase.
-	Confirmed bool
-	// Start is the time of the track's first detection.
-	Start time.Time
-	// LastSeen is the time of the track's latest matched detection.
-	LastSeen time.Time
-	// Hits counts the detections associated with the track so far.
-	Hits int
-}
-
-// Duration returns how long the object has been seen: LastSeen - Start.
-func (t Track) Duration() time.Duration { return t.LastSeen.Sub(t.Start) }
+// Track is the tracker's view of one object on one frame. It lives in
+// package object so the pipeline's contracts carry it without the tracker.
+type Track = object.Track

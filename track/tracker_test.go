@@ -21,15 +21,15 @@ func TestConfigValidate(t *testing.T) {
 		err  string
 	}{
 		{"default", func(*Config) {}, ""},
-		{"max_lost", func(c *Config) { c.MaxLost = 0 }, "track.max_lost: must be > 0, got 0s"},
-		{"min_hits", func(c *Config) { c.MinHits = 0 }, "track.min_hits: must be >= 1, got 0"},
-		{"high_score", func(c *Config) { c.HighScore = 1.5 }, "track.high_score: must be in [0,1], got 1.5"},
-		{"low above high", func(c *Config) { c.LowScore = 0.7 }, "track.low_score: must be <= high_score (0.5), got 0.7"},
-		{"match_iou", func(c *Config) { c.MatchIoU = 0 }, "track.match_iou: must be in (0,1], got 0"},
-		{"nan noise", func(c *Config) { c.MotionNoise = math.NaN() }, "track.motion_noise: must be > 0, got NaN"},
-		{"tentative_max_lost", func(c *Config) { c.TentativeMaxLost = -time.Second }, "track.tentative_max_lost: must be >= 0, got -1s"},
+		{"max_lost", func(c *Config) { c.MaxLost = 0 }, "max_lost: must be > 0, got 0s"},
+		{"min_hits", func(c *Config) { c.MinHits = 0 }, "min_hits: must be >= 1, got 0"},
+		{"high_score", func(c *Config) { c.HighScore = 1.5 }, "high_score: must be in [0,1], got 1.5"},
+		{"low above high", func(c *Config) { c.LowScore = 0.7 }, "low_score: must be <= high_score (0.5), got 0.7"},
+		{"match_iou", func(c *Config) { c.MatchIoU = 0 }, "match_iou: must be in (0,1], got 0"},
+		{"nan noise", func(c *Config) { c.MotionNoise = math.NaN() }, "motion_noise: must be > 0, got NaN"},
+		{"tentative_max_lost", func(c *Config) { c.TentativeMaxLost = -time.Second }, "tentative_max_lost: must be >= 0, got -1s"},
 		{"all at once", func(c *Config) { c.MaxLost = 0; c.MinHits = 0 },
-			"track.min_hits: must be >= 1, got 0\ntrack.max_lost: must be > 0, got 0s"},
+			"min_hits: must be >= 1, got 0\nmax_lost: must be > 0, got 0s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/osprey-vision/osprey/capture"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
 )
@@ -50,7 +51,7 @@ func cmdBench(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "pipeline bench:", err)
 		return 2
 	}
-	cfg, err := config.Load(fs.Arg(0))
+	cfg, err := loadPipeline(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -76,9 +77,10 @@ func cmdBench(ctx context.Context, args []string) int {
 func offline(cfg *config.Pipeline) {
 	cfg.Mode = config.Offline
 	cfg.LatencyBudget = 0
-	for i := range cfg.Streams {
-		cfg.Streams[i].Loop = false
-		cfg.Streams[i].Realtime = false
+	for _, s := range cfg.Streams {
+		if c := captureConfig(s); c != nil {
+			c.Loop, c.Realtime = false, false
+		}
 	}
 }
 
@@ -103,7 +105,15 @@ type benchResult struct {
 }
 
 func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *slog.Logger) (*benchResult, error) {
-	res := &benchResult{Streams: len(cfg.Streams), Threads: cfg.Model.Threads, Workers: cfg.Detect.Workers, Batch: cfg.Detect.Batch, Stages: map[string][2]float64{}}
+	dc, err := detectSection(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sc := captureConfig(cfg.Streams[0])
+	if sc == nil {
+		return nil, fmt.Errorf("bench reads its baselines from streams[0], which is not a capture stream")
+	}
+	res := &benchResult{Streams: len(cfg.Streams), Threads: dc.Model.Threads, Workers: dc.Detect.Workers, Batch: dc.Detect.Batch, Stages: map[string][2]float64{}}
 
 	// 1. The pipeline, offline, sinks off, counting frames out.
 	var out atomic.Int64
@@ -112,7 +122,7 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	if err != nil {
 		return nil, err
 	}
-	res.Provider = a.Detector().Provider()
+	res.Provider = a.Stats().Provider
 	t0 := time.Now()
 	if err := a.Run(ctx); err != nil {
 		return nil, err
@@ -141,15 +151,14 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	// settings: bare inference with the same sessions and threads as the
 	// pipeline's detect stage; the naive loop with one session given all of
 	// those threads, as a first attempt would.
-	icfg := cfg.InferConfig()
-	icfg.Path = cfg.ModelPath()
+	icfg := dc.InferConfig(cfg.Resolve)
 	var dets []*infer.Detector
 	defer func() {
 		for _, d := range dets {
 			_ = d.Close()
 		}
 	}()
-	for range cfg.Detect.Workers {
+	for range dc.Detect.Workers {
 		d, err := infer.Open(icfg, lg)
 		if err != nil {
 			return nil, err
@@ -157,7 +166,7 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 		dets = append(dets, d)
 	}
 	perStream := res.Frames / len(cfg.Streams)
-	bare, err := bareInference(ctx, dets, cfg.Streams[0], perStream, max(cfg.Detect.Batch, 1))
+	bare, err := bareInference(ctx, dets, *sc, perStream, max(dc.Detect.Batch, 1))
 	if err != nil {
 		return nil, fmt.Errorf("bare inference baseline: %w", err)
 	}
@@ -165,7 +174,7 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	res.RatioBare = res.PipelineFPS / res.BareFPS
 	if naive {
 		ncfg := icfg
-		ncfg.Threads = max(icfg.Threads, 1) * cfg.Detect.Workers
+		ncfg.Threads = max(icfg.Threads, 1) * dc.Detect.Workers
 		det, err := infer.Open(ncfg, lg)
 		if err != nil {
 			return nil, err
@@ -206,7 +215,7 @@ func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Confi
 			break
 		}
 		in := pool.Get()
-		err = det.Preprocess(f.Image, in)
+		err = preprocessFrame(det, f, in)
 		f.Release()
 		if err != nil {
 			in.Release()
@@ -243,8 +252,12 @@ func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Confi
 // naiveLoop is what a first attempt looks like: one frame at a time, each
 // step waiting for the previous one, with the same libraries.
 func naiveLoop(ctx context.Context, det *infer.Detector, cfg *config.Pipeline, n int) (float64, error) {
-	sc := cfg.Streams[0]
-	src, err := capture.New(sc, nil, nil)
+	sc := captureConfig(cfg.Streams[0])
+	tc, err := trackSection(cfg)
+	if err != nil {
+		return 0, err
+	}
+	src, err := capture.New(*sc, nil, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -253,8 +266,8 @@ func naiveLoop(ctx context.Context, det *infer.Detector, cfg *config.Pipeline, n
 	}
 	defer src.Close(ctx)
 	pool := det.NewInputPool()
-	tr := track.New(cfg.Track)
-	eng := analytics.New(cfg.AnalyticsConfig(), cfg.Name, sc.ID)
+	tr := track.New(tc.Track)
+	eng := analytics.New(tc.AnalyticsConfig(), cfg.Name, sc.ID)
 	enc := json.NewEncoder(io.Discard)
 	done := 0
 	t0 := time.Now()
@@ -264,7 +277,7 @@ func naiveLoop(ctx context.Context, det *infer.Detector, cfg *config.Pipeline, n
 			break
 		}
 		in := pool.Get()
-		if err := det.Preprocess(f.Image, in); err != nil {
+		if err := preprocessFrame(det, f, in); err != nil {
 			in.Release()
 			f.Release()
 			return 0, err
@@ -316,3 +329,12 @@ func (c countSink) Write(context.Context, *stages.Frame) error {
 	return nil
 }
 func (c countSink) Close(context.Context) error { return nil }
+
+// preprocessFrame makes det's model input from f's image.
+func preprocessFrame(det *infer.Detector, f *stages.Frame, in *infer.Input) error {
+	img, err := picture.Mat(f)
+	if err != nil {
+		return err
+	}
+	return det.Preprocess(img, in)
+}

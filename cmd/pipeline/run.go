@@ -40,7 +40,7 @@ func cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "pipeline run:", err)
 		return 2
 	}
-	cfg, err := config.Load(fs.Arg(0))
+	cfg, err := loadPipeline(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -11,6 +11,9 @@ import (
 
 	"github.com/osprey-vision/osprey/app"
 	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/sink/jsonl"
+	"github.com/osprey-vision/osprey/sink/natsink"
+	"github.com/osprey-vision/osprey/sink/preview"
 	"github.com/osprey-vision/osprey/soak"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -46,7 +49,7 @@ func cmdSoak(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "pipeline soak:", err)
 		return 2
 	}
-	cfg, err := config.Load(fs.Arg(0))
+	cfg, err := loadPipeline(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -110,25 +113,27 @@ func cmdSoak(ctx context.Context, args []string) int {
 // into dir, listeners move to free loopback ports.
 func soakConfig(cfg *config.Pipeline, dir string, keepListen bool) {
 	cfg.Mode = config.Live
-	for i := range cfg.Streams {
-		cfg.Streams[i].Loop = true
-		cfg.Streams[i].Realtime = false
+	for _, s := range cfg.Streams {
+		if c := captureConfig(s); c != nil {
+			c.Loop, c.Realtime = true, false
+		}
 	}
-	if c := cfg.Sinks.JSONL; c != nil {
+	if c, ok := config.SinkConfig[jsonl.FileConfig](cfg, "jsonl"); ok {
 		c.Path = filepath.Join(dir, "events.jsonl")
 	}
-	cfg.Sinks.Stdout = nil
-	if c := cfg.Sinks.NATS; c != nil && c.Spool.Dir != "" {
-		c.Spool.Dir = filepath.Join(dir, "spool")
+	cfg.RemoveSink("stdout")
+	nc, hasNATS := config.SinkConfig[natsink.Config](cfg, "nats")
+	if hasNATS && nc.Spool.Dir != "" {
+		nc.Spool.Dir = filepath.Join(dir, "spool")
 	}
 	if keepListen {
 		return
 	}
 	cfg.Metrics.Listen = ""
-	if c := cfg.Sinks.Preview; c != nil {
+	if c, ok := config.SinkConfig[preview.Config](cfg, "preview"); ok {
 		c.Listen = "127.0.0.1:0"
 	}
-	if c := cfg.Sinks.NATS; c != nil && c.URL == "" {
+	if c := nc; hasNATS && c.URL == "" {
 		c.Embedded.Port = -1
 		c.Embedded.StoreDir = filepath.Join(dir, "nats")
 	}

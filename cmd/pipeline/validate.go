@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/osprey-vision/osprey/config"
 )
 
 // cmdValidate checks pipeline files without running them: exit 1 when any
@@ -17,7 +16,7 @@ func cmdValidate(_ context.Context, args []string) int {
 	}
 	code := 0
 	for _, path := range args {
-		if _, err := config.Load(path); err != nil {
+		if _, err := loadPipeline(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 			continue

@@ -13,6 +13,7 @@ import (
 
 	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/sink/preview"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -50,7 +51,7 @@ func TestWatchReportsWhatViewersReceive(t *testing.T) {
 				vc.Set(gocv.VideoCapturePosFrames, 0)
 				continue
 			}
-			f := stages.NewFrame("plaza", seq, m)
+			f := stages.NewFrame("plaza", seq, picture.New(m))
 			_ = s.Write(ctx, f)
 			f.Release()
 			select {

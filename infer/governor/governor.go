@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Level is one operating point. Levels are ordered from best quality (index
@@ -63,32 +65,43 @@ const (
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("governor: bad config")
 
-// Validate reports every problem at once, naming the YAML field.
+// configError is a governor configuration problem; it matches ErrConfig.
+type configError string
+
+func (e configError) Error() string { return string(e) }
+
+// Is makes errors.Is(err, ErrConfig) hold.
+func (configError) Is(target error) bool { return target == ErrConfig }
+
+// Validate reports every problem at once, each a stages.FieldError at its
+// YAML field relative to the governor's section.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...)) }
+	bad := func(path, f string, a ...any) {
+		errs = append(errs, &stages.FieldError{Path: path, Err: configError(fmt.Sprintf(f, a...))})
+	}
 	if c.TargetP99 <= 0 {
-		bad("detect.governor.target_p99 must be > 0 (e.g. 120ms)")
+		bad("target_p99", "must be > 0 (e.g. 120ms)")
 	}
 	if c.Window < 0 {
-		bad("detect.governor.window must be >= 0, got %d", c.Window)
+		bad("window", "must be >= 0, got %d", c.Window)
 	}
 	if len(c.Levels) == 0 {
-		bad("detect.governor.levels is empty: list at least one level, best quality first")
+		bad("levels", "empty: list at least one level, best quality first")
 	}
 	for i, l := range c.Levels {
 		if l.Every < 0 {
-			bad("detect.governor.levels[%d].every must be >= 0, got %d", i, l.Every)
+			bad(fmt.Sprintf("levels[%d].every", i), "must be >= 0, got %d", l.Every)
 		}
 		if l.InputScale < 0 || l.InputScale > 1 {
-			bad("detect.governor.levels[%d].input_scale must be in (0,1], got %g", i, l.InputScale)
+			bad(fmt.Sprintf("levels[%d].input_scale", i), "must be in (0,1], got %g", l.InputScale)
 		}
 	}
 	if c.DownAfter < 0 || c.UpAfter < 0 {
-		bad("detect.governor.down_after and up_after must be >= 0")
+		bad("down_after", "down_after and up_after must be >= 0")
 	}
 	if c.Headroom < 0 || c.Headroom >= 1 {
-		bad("detect.governor.headroom must be in (0,1), got %g", c.Headroom)
+		bad("headroom", "must be in (0,1), got %g", c.Headroom)
 	}
 	return errors.Join(errs...)
 }

@@ -96,10 +96,10 @@ func TestValidate(t *testing.T) {
 		err  string
 	}{
 		{"ok", func(*Config) {}, ""},
-		{"no target", func(c *Config) { c.TargetP99 = 0 }, "governor: bad config: detect.governor.target_p99 must be > 0 (e.g. 120ms)"},
-		{"no levels", func(c *Config) { c.Levels = nil }, "governor: bad config: detect.governor.levels is empty: list at least one level, best quality first"},
-		{"bad scale", func(c *Config) { c.Levels[0].InputScale = 2 }, "governor: bad config: detect.governor.levels[0].input_scale must be in (0,1], got 2"},
-		{"bad headroom", func(c *Config) { c.Headroom = 1.5 }, "governor: bad config: detect.governor.headroom must be in (0,1), got 1.5"},
+		{"no target", func(c *Config) { c.TargetP99 = 0 }, "target_p99: must be > 0 (e.g. 120ms)"},
+		{"no levels", func(c *Config) { c.Levels = nil }, "levels: empty: list at least one level, best quality first"},
+		{"bad scale", func(c *Config) { c.Levels[0].InputScale = 2 }, "levels[0].input_scale: must be in (0,1], got 2"},
+		{"bad headroom", func(c *Config) { c.Headroom = 1.5 }, "headroom: must be in (0,1), got 1.5"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package natsink
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,19 +11,23 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/sink/spool"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Config configures the NATS sink: the `sinks.nats` block of a pipeline YAML.
 // Start from DefaultConfig, decode the YAML over it, set Pipeline, then call
-// Validate (New calls it too).
+// Validate (New calls it too). Validate's errors are stages.FieldErrors with
+// paths relative to the section.
 type Config struct {
 	// URL is the server URL list (comma-separated nats:// or tls:// URLs). Empty
 	// starts an embedded nats-server in this process (see Embedded).
 	URL string `yaml:"url"`
 	// SubjectPrefix is the first subject token: <prefix>.<pipeline>.<stream>.<type>.
 	SubjectPrefix string `yaml:"subject_prefix"`
-	// Pipeline is the pipeline name; the lead fills it from the pipeline file.
-	Pipeline string `yaml:"pipeline"`
+	// Pipeline is the pipeline name, from the pipeline file's name (not a
+	// key of this section: the plugin sets it).
+	Pipeline string `yaml:"-"`
 	// Embedded configures the in-process server used when URL is empty.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 
@@ -213,12 +216,12 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("natsink: "+format, a...)) }
+	bad := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
 	if c.Pipeline == "" {
-		bad("pipeline is empty: set the pipeline name")
+		bad("", "the pipeline name is empty: set Config.Pipeline")
 	}
 	if strings.ContainsAny(c.SubjectPrefix, " \t*>") || strings.HasPrefix(c.SubjectPrefix, ".") || strings.HasSuffix(c.SubjectPrefix, ".") {
-		bad("subject_prefix %q is not a valid subject prefix: use tokens of letters, digits, '-' and '_' separated by dots", c.SubjectPrefix)
+		bad("subject_prefix", "%q is not a valid subject prefix: use tokens of letters, digits, '-' and '_' separated by dots", c.SubjectPrefix)
 	}
 	for _, u := range strings.Split(c.URL, ",") {
 		if c.URL == "" {
@@ -226,17 +229,17 @@ func (c Config) Validate() error {
 		}
 		p, err := url.Parse(strings.TrimSpace(u))
 		if err != nil || p.Host == "" {
-			bad("url %q is not a server URL: use nats://host:4222 (or leave it empty for an embedded server)", redact(u))
+			bad("url", "%q is not a server URL: use nats://host:4222 (or leave it empty for an embedded server)", redact(u))
 			continue
 		}
 		switch p.Scheme {
 		case "nats", "tls", "ws", "wss":
 		default:
-			bad("url %q has scheme %q: use nats://, tls://, ws:// or wss://", redact(u), p.Scheme)
+			bad("url", "%q has scheme %q: use nats://, tls://, ws:// or wss://", redact(u), p.Scheme)
 		}
 	}
 	if c.URL == "" && (c.Embedded.Port < -1 || c.Embedded.Port > 65535) {
-		bad("embedded.port %d is out of range: use 1-65535, or -1 for a free port", c.Embedded.Port)
+		bad("embedded.port", "%d is out of range: use 1-65535, or -1 for a free port", c.Embedded.Port)
 	}
 	auth := 0
 	for _, set := range []bool{c.Credentials != "", c.NKeySeed != "", c.User != "", c.Token != ""} {
@@ -245,64 +248,64 @@ func (c Config) Validate() error {
 		}
 	}
 	if auth > 1 {
-		bad("credentials, nkey_seed, user and token are alternatives: set only one")
+		bad("credentials", "credentials, nkey_seed, user and token are alternatives: set only one")
 	}
 	if c.Password != "" && c.User == "" {
-		bad("password is set without user")
+		bad("password", "is set without user")
 	}
 	for _, f := range []struct{ name, path string }{{"credentials", c.Credentials}, {"nkey_seed", c.NKeySeed}, {"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}} {
 		if f.path == "" {
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			bad("%s file %s: %v", f.name, f.path, errors.Unwrap(err))
+			bad(f.name, "file %s: %v", f.path, errors.Unwrap(err))
 		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		bad("tls.cert and tls.key must be set together")
+		bad("tls.cert", "tls.cert and tls.key must be set together")
 	}
 	if js := c.JetStream; js != nil {
 		if strings.ContainsAny(js.Stream, " .*>/\\") {
-			bad("jetstream.stream %q is not a valid stream name: no spaces, dots, wildcards or slashes", js.Stream)
+			bad("jetstream.stream", "%q is not a valid stream name: no spaces, dots, wildcards or slashes", js.Stream)
 		}
 		if js.Replicas < 1 || js.Replicas > 5 {
-			bad("jetstream.replicas %d is out of range: use 1 to 5", js.Replicas)
+			bad("jetstream.replicas", "%d is out of range: use 1 to 5", js.Replicas)
 		}
 		if js.MaxAge < 0 {
-			bad("jetstream.max_age %v is negative", js.MaxAge)
+			bad("jetstream.max_age", "%v is negative", js.MaxAge)
 		}
 		if js.DuplicateWindow < 0 || (js.MaxAge > 0 && js.DuplicateWindow > js.MaxAge) {
-			bad("jetstream.duplicate_window %v must be positive and not longer than max_age", js.DuplicateWindow)
+			bad("jetstream.duplicate_window", "%v must be positive and not longer than max_age", js.DuplicateWindow)
 		}
 	}
 	if sc := c.Snapshots; sc != nil {
 		if c.JetStream == nil {
-			bad("snapshots needs jetstream: snapshots are stored in a JetStream object store")
+			bad("snapshots", "needs jetstream: snapshots are stored in a JetStream object store")
 		}
 		if strings.ContainsAny(sc.Bucket, " .*>/\\") {
-			bad("snapshots.bucket %q is not a valid bucket name: use letters, digits, '-' and '_'", sc.Bucket)
+			bad("snapshots.bucket", "%q is not a valid bucket name: use letters, digits, '-' and '_'", sc.Bucket)
 		}
 		for _, typ := range sc.Types {
 			if !slices.Contains(event.Types, event.Type(typ)) {
-				bad("snapshots.types: unknown event type %q", typ)
+				bad("snapshots.types", "unknown event type %q", typ)
 			}
 		}
 		if sc.Quality < 1 || sc.Quality > 100 {
-			bad("snapshots.quality %d is out of range: use 1 to 100", sc.Quality)
+			bad("snapshots.quality", "%d is out of range: use 1 to 100", sc.Quality)
 		}
 	}
 	if c.Spool.MaxBytes < 64<<10 {
-		bad("spool.max_bytes %d is too small: use at least 65536", c.Spool.MaxBytes)
+		bad("spool.max_bytes", "%d is too small: use at least 65536", c.Spool.MaxBytes)
 	}
 	if _, err := spool.ParseSyncPolicy(c.Spool.Fsync); err != nil {
-		bad("spool.fsync %q is unknown: use always, interval or never", c.Spool.Fsync)
+		bad("spool.fsync", "%q is unknown: use always, interval or never", c.Spool.Fsync)
 	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
 	}{{"connect_timeout", c.ConnectTimeout}, {"publish_timeout", c.PublishTimeout}, {"close_timeout", c.CloseTimeout}} {
 		if d.d < 0 {
-			bad("%s %v is negative", d.name, d.d)
+			bad(d.name, "%v is negative", d.d)
 		}
 	}
 	return errors.Join(errs...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -26,8 +27,8 @@ func snapshotKey(e event.Event) string { return e.ID + ".jpg" }
 // encodeSnapshot JPEG-encodes f's image, or the event box (normalised) with a
 // 20% margin when cfg.Crop is set. It fails when the image was released.
 func encodeSnapshot(f *stages.Frame, box *geom.Rect, cfg *SnapshotConfig) ([]byte, error) {
-	img := f.Image
-	if img.Ptr() == nil || img.Empty() {
+	img, err := picture.Mat(f)
+	if err != nil {
 		return nil, errors.New("natsink: frame image already released (the runner must keep images for sinks with snapshots)")
 	}
 	if cfg.Crop && box != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -35,7 +36,7 @@ func TestSnapshots(t *testing.T) {
 		t.Fatalf("read a frame from %s", testVideo)
 	}
 	cap.Close()
-	f := stages.NewFrame("door-cam", 1, img) // 768x576
+	f := stages.NewFrame("door-cam", 1, picture.New(img)) // 768x576
 
 	srv := runServer(t, nil)
 	s := newSink(t, Config{URL: srv.ClientURL(), Pipeline: "lobby",

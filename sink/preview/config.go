@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Codec names accepted in Config.Codec.
@@ -108,10 +110,10 @@ func Defaults() Config {
 // YAML key.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("preview: "+format, a...)) }
+	bad := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			bad("listen %q is not host:port (e.g. 127.0.0.1:8080): %v", c.Listen, err)
+			bad("listen", "%q is not host:port (e.g. 127.0.0.1:8080): %v", c.Listen, err)
 		}
 	}
 	for i, o := range c.CORSOrigins {
@@ -120,55 +122,55 @@ func (c Config) Validate() error {
 		}
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			bad("cors_origins[%d] %q is not an origin: use scheme://host[:port], e.g. https://dashboard.example:8443, or \"*\"", i, o)
+			bad(fmt.Sprintf("cors_origins[%d]", i), "%q is not an origin: use scheme://host[:port], e.g. https://dashboard.example:8443, or \"*\"", o)
 		}
 	}
 	switch c.Codec {
 	case CodecVP8, CodecH264:
 	default:
-		bad("codec %q is not supported: use h264 or vp8", c.Codec)
+		bad("codec", "%q is not supported: use h264 or vp8", c.Codec)
 	}
 	if c.Bitrate < 50_000 || c.Bitrate > 50_000_000 {
-		bad("bitrate %d is out of range: use 50000 to 50000000 bits per second", c.Bitrate)
+		bad("bitrate", "%d is out of range: use 50000 to 50000000 bits per second", c.Bitrate)
 	}
 	if c.MaxWidth < 0 || c.MaxWidth == 1 || c.MaxWidth > 8192 {
-		bad("max_width %d is out of range: use 0 (no cap) or 2 to 8192", c.MaxWidth)
+		bad("max_width", "%d is out of range: use 0 (no cap) or 2 to 8192", c.MaxWidth)
 	}
 	if c.MaxHeight < 0 || c.MaxHeight == 1 || c.MaxHeight > 8192 {
-		bad("max_height %d is out of range: use 0 (no cap) or 2 to 8192", c.MaxHeight)
+		bad("max_height", "%d is out of range: use 0 (no cap) or 2 to 8192", c.MaxHeight)
 	}
 	if c.MaxFPS < 0 || c.MaxFPS > 240 {
-		bad("max_fps %g is out of range: use 0 (no cap) to 240", c.MaxFPS)
+		bad("max_fps", "%g is out of range: use 0 (no cap) to 240", c.MaxFPS)
 	}
 	if c.SaturatedMaxFPS < 0 || c.SaturatedMaxFPS > 240 {
-		bad("saturated_max_fps %g is out of range: use 0 (never lower the rate) to 240", c.SaturatedMaxFPS)
+		bad("saturated_max_fps", "%g is out of range: use 0 (never lower the rate) to 240", c.SaturatedMaxFPS)
 	}
 	if c.KeyframeInterval < 1 || c.KeyframeInterval > 1000 {
-		bad("keyframe_interval %d is out of range: use 1 to 1000 frames", c.KeyframeInterval)
+		bad("keyframe_interval", "%d is out of range: use 1 to 1000 frames", c.KeyframeInterval)
 	}
 	if c.VP8Speed < -16 || c.VP8Speed > 16 {
-		bad("vp8_speed %d is out of range: use -16 to 16 (higher is faster)", c.VP8Speed)
+		bad("vp8_speed", "%d is out of range: use -16 to 16 (higher is faster)", c.VP8Speed)
 	}
 	if c.EncoderThreads < 1 || c.EncoderThreads > 8 {
-		bad("encoder_threads %d is out of range: use 1 to 8", c.EncoderThreads)
+		bad("encoder_threads", "%d is out of range: use 1 to 8", c.EncoderThreads)
 	}
 	if strings.ContainsAny(c.GStreamerEncoder, "\"'") || strings.Contains(c.GStreamerEncoder, "appsrc") || strings.Contains(c.GStreamerEncoder, "sink") {
-		bad("gstreamer_encoder %q must be only the encoder part (no quotes, appsrc or sink): the sink adds appsrc, payloader and udpsink", c.GStreamerEncoder)
+		bad("gstreamer_encoder", "%q must be only the encoder part (no quotes, appsrc or sink): the sink adds appsrc, payloader and udpsink", c.GStreamerEncoder)
 	}
 	if c.MJPEGQuality < 1 || c.MJPEGQuality > 100 {
-		bad("mjpeg_quality %d is out of range: use 1 to 100", c.MJPEGQuality)
+		bad("mjpeg_quality", "%d is out of range: use 1 to 100", c.MJPEGQuality)
 	}
 	for i, s := range c.ICE.Servers {
 		if len(s.URLs) == 0 {
-			bad("ice.servers[%d].urls is empty: give stun:host:port or turn:host:port", i)
+			bad(fmt.Sprintf("ice.servers[%d].urls", i), "is empty: give stun:host:port or turn:host:port")
 		}
 		for j, u := range s.URLs {
 			p, err := url.Parse(u)
 			if err != nil || (p.Scheme != "stun" && p.Scheme != "stuns" && p.Scheme != "turn" && p.Scheme != "turns") {
-				bad("ice.servers[%d].urls[%d] %q is not a stun:, stuns:, turn: or turns: URL", i, j, u)
+				bad(fmt.Sprintf("ice.servers[%d].urls[%d]", i, j), "%q is not a stun:, stuns:, turn: or turns: URL", u)
 			}
 			if err == nil && strings.HasPrefix(p.Scheme, "turn") && (s.Username == "" || s.Credential == "") {
-				bad("ice.servers[%d] is a TURN server and needs username and credential", i)
+				bad(fmt.Sprintf("ice.servers[%d]", i), "is a TURN server and needs username and credential")
 			}
 		}
 	}

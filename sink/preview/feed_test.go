@@ -10,6 +10,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
 )
@@ -103,7 +104,7 @@ func loadClip(t testing.TB) *clip {
 // frame returns frame i (cycling) as a new pipeline frame owning a copy.
 func (c *clip) frame(stream string, seq uint64) *stages.Frame {
 	i := int(seq) % len(c.frames)
-	f := stages.NewFrame(stream, seq, c.frames[i].Clone())
+	f := stages.NewFrame(stream, seq, picture.New(c.frames[i].Clone()))
 	f.Tracks = c.tracks[i]
 	return f
 }

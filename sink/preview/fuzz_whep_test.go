@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -47,7 +48,7 @@ func FuzzWHEPOffer(f *testing.F) {
 	}
 	defer s.Close(context.Background())
 	// One frame makes stream "cam" exist.
-	fr := stages.NewFrame("cam", 1, gocv.NewMatWithSize(120, 160, gocv.MatTypeCV8UC3))
+	fr := stages.NewFrame("cam", 1, picture.New(gocv.NewMatWithSize(120, 160, gocv.MatTypeCV8UC3)))
 	if err := s.Write(context.Background(), fr); err != nil {
 		f.Fatal(err)
 	}

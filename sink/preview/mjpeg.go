@@ -10,6 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -84,7 +85,11 @@ var (
 
 // renderJPEG copies f's image into canvas, draws the overlay and encodes it.
 func renderJPEG(f *stages.Frame, canvas *gocv.Mat, ov overlayMsg, quality int) (*gocv.NativeByteBuffer, error) {
-	f.Image.CopyTo(canvas)
+	img, err := picture.Mat(f)
+	if err != nil {
+		return nil, fmt.Errorf("preview: %w", err)
+	}
+	img.CopyTo(canvas)
 	drawOverlay(canvas, f, ov)
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, *canvas, []int{gocv.IMWriteJpegQuality, quality})
 	if err != nil {

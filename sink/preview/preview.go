@@ -45,7 +45,9 @@ type Sink struct {
 	streams map[string]*stream
 	viewers map[string]*viewer
 
-	stats     atomic.Pointer[func() any]
+	stats     atomic.Pointer[func() stages.LiveStats]
+	// overlays provides each stream's zones and lines (RefreshOverlays).
+	overlays func(stream string) stages.Overlay
 	saturated atomic.Pointer[func() bool]
 	handler   http.Handler
 
@@ -208,9 +210,8 @@ func (s *Sink) SetOverlays(streamID string, zones []Zone, lines []Line) error {
 }
 
 // SetStatsProvider sets the function whose result /api/stats returns under
-// "pipeline" (called once per request, from HTTP goroutines). The page reads
-// the keys described by PipelineStats when present.
-func (s *Sink) SetStatsProvider(fn func() any) {
+// "pipeline" (called once per request, from HTTP goroutines).
+func (s *Sink) SetStatsProvider(fn func() stages.LiveStats) {
 	if fn == nil {
 		s.stats.Store(nil)
 		return
@@ -235,16 +236,9 @@ func (s *Sink) isSaturated() bool {
 	return fn != nil && (*fn)()
 }
 
-// PipelineStats is the shape the page understands in the stats provider's
-// result (any JSON-encodable value works; these keys get charts and tables).
-type PipelineStats struct {
-	// FPS is frames per second per stream at the end of the pipeline.
-	FPS map[string]float64 `json:"fps"`
-	// Drops counts dropped frames by "stage/reason".
-	Drops map[string]uint64 `json:"drops"`
-	// StageMs is the recent mean latency per stage, in milliseconds.
-	StageMs map[string]float64 `json:"stage_ms"`
-}
+// PipelineStats is what the page charts: FPS per stream, drops by
+// stage/reason, recent mean latency per stage.
+type PipelineStats = stages.LiveStats
 
 // stream returns the state for id, creating it (and its encode loop) on first use.
 func (s *Sink) stream(id string) (*stream, error) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/sink/preview/whepclient"
 )
 
@@ -560,7 +561,7 @@ func TestDrawOverlay(t *testing.T) {
 	}
 	canvas := gocv.NewMat()
 	defer canvas.Close()
-	f.Image.CopyTo(&canvas)
+	picture.Of(f).CopyTo(&canvas)
 	drawOverlay(&canvas, f, newOverlayMsg(nil, []Line{{Name: "gate", From: geom.Point{X: 0, Y: 0.5}, To: geom.Point{X: 1, Y: 0.5}}}))
 	b := f.Tracks[0].Box
 	x, y := int(b.X+b.W/2), int(b.Y)

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -246,13 +247,16 @@ func (st *stream) encodeLoop(ctx context.Context) {
 		}
 		start := time.Now()
 		var au []byte
-		switch e := enc.(type) {
-		case matEncoder:
-			au, err = e.EncodeMat(f.Image)
-		case yuvEncoder:
-			var img *image.YCbCr
-			if img, err = conv.Convert(f.Image); err == nil {
-				au, err = e.Encode(img)
+		mat, err := picture.Mat(f)
+		if err == nil {
+			switch e := enc.(type) {
+			case matEncoder:
+				au, err = e.EncodeMat(mat)
+			case yuvEncoder:
+				var img *image.YCbCr
+				if img, err = conv.Convert(mat); err == nil {
+					au, err = e.Encode(img)
+				}
 			}
 		}
 		if err != nil {

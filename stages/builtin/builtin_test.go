@@ -13,6 +13,7 @@ import (
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
 )
@@ -46,7 +47,7 @@ func frames(t *testing.T, n int) []*stages.Frame {
 	for i := 0; i < n; i++ {
 		m := gocv.NewMat()
 		require.True(t, vc.Read(&m))
-		f := stages.NewFrame("plaza", uint64(i+1), m)
+		f := stages.NewFrame("plaza", uint64(i+1), picture.New(m))
 		f.Captured = start.Add(time.Duration(i) * 100 * time.Millisecond)
 		out = append(out, f)
 	}
@@ -57,13 +58,14 @@ func TestSamplingEveryAndMaxFPS(t *testing.T) {
 	matcheck.Leaks(t)
 	det := openSSD(t)
 	fs := frames(t, 12)
-	pre := NewPreprocess(det, NewSampling(3, 0))
+	inputs := NewInputs()
+	pre := NewPreprocess(det, NewSampling(3, 0), inputs)
 	var inferred []uint64
 	for _, f := range fs {
 		out, err := pre.Process(context.Background(), f)
 		require.NoError(t, err)
 		require.Len(t, out, 1, "skipped frames pass through")
-		if f.Input != nil {
+		if inputs.has(f) {
 			inferred = append(inferred, f.Seq)
 		}
 		f.Release()
@@ -72,17 +74,18 @@ func TestSamplingEveryAndMaxFPS(t *testing.T) {
 
 	// 10 fps frames with max_fps 4: at most one frame in every 250 ms.
 	fs = frames(t, 12)
-	pre = NewPreprocess(det, NewSampling(1, 4))
+	pre = NewPreprocess(det, NewSampling(1, 4), inputs)
 	inferred = nil
 	for _, f := range fs {
 		_, err := pre.Process(context.Background(), f)
 		require.NoError(t, err)
-		if f.Input != nil {
+		if inputs.has(f) {
 			inferred = append(inferred, f.Seq)
 		}
 		f.Release()
 	}
 	require.Equal(t, []uint64{1, 4, 7, 10}, inferred)
+	require.Zero(t, inputs.Len(), "a released frame returns its input")
 }
 
 // Preprocess -> batched detect -> track on real frames: people are detected
@@ -93,8 +96,9 @@ func TestDetectAndTrackOnRealFrames(t *testing.T) {
 	det := openSSD(t)
 	ctx := context.Background()
 	sampling := NewSampling(2, 0)
-	pre := NewPreprocess(det, sampling)
-	detect := NewDetect(det, 4, nil)
+	inputs := NewInputs()
+	pre := NewPreprocess(det, sampling, inputs)
+	detect := NewDetect(det, 4, inputs, nil)
 	require.Equal(t, 4, detect.BatchSize())
 	tcfg := track.DefaultConfig()
 	tcfg.MinHits = 2
@@ -116,7 +120,7 @@ func TestDetectAndTrackOnRealFrames(t *testing.T) {
 	require.Len(t, out, 24)
 	ids := map[uint64]int{}
 	for _, f := range out {
-		require.Nil(t, f.Input, "detect consumes the input")
+		require.False(t, inputs.has(f), "detect consumes the input")
 		require.Equal(t, f.Seq%2 == 1, f.Inferred, "every second frame is inferred")
 		_, err := tr.Process(ctx, f)
 		require.NoError(t, err)

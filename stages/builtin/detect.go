@@ -20,9 +20,10 @@ type Detector interface {
 // Detect runs the detector on batches of frames (across streams). Frames
 // without Input (skipped by sampling) pass through untouched.
 type Detect struct {
-	det   Detector
-	batch int
-	log   *slog.Logger
+	det    Detector
+	batch  int
+	inputs *Inputs
+	log    *slog.Logger
 
 	// Governor, when set, watches inference latency and switches levels.
 	gov      *governor.Governor
@@ -31,13 +32,14 @@ type Detect struct {
 	sampling *Sampling
 	onLevel  func(level int, l governor.Level)
 
-	inputs []*infer.Input
+	in     []*infer.Input
 	frames []*stages.Frame
 }
 
-// NewDetect returns the detect stage running det on up to batch frames at once.
-func NewDetect(det Detector, batch int, log *slog.Logger) *Detect {
-	return &Detect{det: det, batch: max(batch, 1), log: log, variants: map[string]Detector{}}
+// NewDetect returns the detect stage running det on up to batch frames at
+// once, on the inputs the preprocess stage left in inputs.
+func NewDetect(det Detector, batch int, inputs *Inputs, log *slog.Logger) *Detect {
+	return &Detect{det: det, batch: max(batch, 1), inputs: inputs, log: log, variants: map[string]Detector{}}
 }
 
 // Govern makes the stage step through g's levels as latency demands: a level
@@ -58,29 +60,32 @@ func (d *Detect) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame,
 // ProcessBatch implements stages.BatchStage: one inference run for every
 // frame in fs that carries model input.
 func (d *Detect) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stages.Frame, error) {
-	d.inputs, d.frames = d.inputs[:0], d.frames[:0]
+	d.in, d.frames = d.in[:0], d.frames[:0]
 	for _, f := range fs {
-		if f.Input != nil {
-			d.inputs = append(d.inputs, f.Input)
+		if in := d.inputs.take(f); in != nil {
+			d.in = append(d.in, in)
 			d.frames = append(d.frames, f)
 		}
 	}
-	if len(d.inputs) == 0 {
+	defer func() {
+		for _, in := range d.in {
+			in.Release()
+		}
+	}()
+	if len(d.in) == 0 {
 		return fs, nil
 	}
 	det := d.current()
 	t0 := time.Now()
-	dets, err := det.Detect(ctx, d.inputs)
+	dets, err := det.Detect(ctx, d.in)
 	if err != nil {
 		// The runner drops (and releases) the batch on error.
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	d.observe(time.Since(t0), len(d.inputs))
+	d.observe(time.Since(t0), len(d.in))
 	for i, f := range d.frames {
 		f.Detections = dets[i]
 		f.Inferred = true
-		f.Input.Release()
-		f.Input = nil
 	}
 	return fs, nil
 }
@@ -138,4 +143,22 @@ func (d *Detect) Close(context.Context) error {
 		}
 	}
 	return d.det.Close()
+}
+
+// Provider names the execution provider the base detector runs on, when
+// the detector reports one.
+func (d *Detect) Provider() string {
+	if p, ok := d.det.(interface{ Provider() string }); ok {
+		return p.Provider()
+	}
+	return ""
+}
+
+// GovernorState reports the governor's level, its name and the last p99 it
+// measured; ok is false when the stage is not governed.
+func (d *Detect) GovernorState() (level int, name string, p99 time.Duration, ok bool) {
+	if d.gov == nil {
+		return 0, "", 0, false
+	}
+	return d.gov.Level(), d.gov.Current().Name, d.gov.LastP99(), true
 }

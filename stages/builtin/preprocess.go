@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -38,11 +39,12 @@ func NewSampling(every int, maxFPS float64) *Sampling {
 }
 
 // Preprocess picks the frames to infer and makes their model input. Frames
-// that skip inference pass through without Input; the detect stage forwards
+// that skip inference pass through without one; the detect stage forwards
 // them and the tracker only predicts on them.
 type Preprocess struct {
 	prep     Preprocessor
 	pool     *infer.InputPool
+	inputs   *Inputs
 	sampling *Sampling
 
 	mu      sync.Mutex
@@ -54,9 +56,10 @@ type streamSample struct {
 	last time.Time
 }
 
-// NewPreprocess returns the preprocess stage.
-func NewPreprocess(p Preprocessor, s *Sampling) *Preprocess {
-	return &Preprocess{prep: p, pool: p.NewInputPool(), sampling: s, streams: map[string]*streamSample{}}
+// NewPreprocess returns the preprocess stage; it hands each input to the
+// detect stage through inputs.
+func NewPreprocess(p Preprocessor, s *Sampling, inputs *Inputs) *Preprocess {
+	return &Preprocess{prep: p, pool: p.NewInputPool(), inputs: inputs, sampling: s, streams: map[string]*streamSample{}}
 }
 
 // Process implements stages.Stage.
@@ -64,12 +67,16 @@ func (p *Preprocess) Process(ctx context.Context, f *stages.Frame) ([]*stages.Fr
 	if !p.sample(f) {
 		return []*stages.Frame{f}, nil
 	}
+	img, err := picture.Mat(f)
+	if err != nil {
+		return nil, err
+	}
 	in := p.pool.Get()
-	if err := p.prep.Preprocess(f.Image, in); err != nil {
+	if err := p.prep.Preprocess(img, in); err != nil {
 		in.Release()
 		return nil, err
 	}
-	f.Input = in
+	p.inputs.put(f, in)
 	return []*stages.Frame{f}, nil
 }
 

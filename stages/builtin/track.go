@@ -23,6 +23,8 @@ type Track struct {
 	acfg     analytics.Config
 	streams  map[string]*streamTrack
 	dets     []track.Detection
+	// cur is the configuration built from, for Reconfigure's diff.
+	cur TrackConfig
 }
 
 type streamTrack struct {

@@ -7,6 +7,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -46,7 +47,11 @@ func (l *latestFrames) JPEG(stream string) ([]byte, error) {
 		return nil, fmt.Errorf("no frame yet from stream %q", stream)
 	}
 	defer f.Release()
-	buf, err := gocv.IMEncode(gocv.JPEGFileExt, f.Image)
+	img, err := picture.Mat(f)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot of %q: %w", stream, err)
+	}
+	buf, err := gocv.IMEncode(gocv.JPEGFileExt, img)
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot of %q: %w", stream, err)
 	}
@@ -65,11 +70,13 @@ func (l *latestFrames) Close(context.Context) error {
 }
 
 // controller answers NATS control requests.
-type controller struct{ a *App }
+// control answers requests about the running pipeline (stages.Control) for
+// the sinks that serve them (NATS control subjects).
+type control struct{ a *App }
 
-func (c controller) Stats() any   { return c.a.Stats() }
-func (c controller) Streams() any { return c.a.StreamStates() }
-func (c controller) Snapshot(stream string) ([]byte, error) {
+func (c control) Stats() any   { return c.a.Stats() }
+func (c control) Streams() any { return c.a.StreamStates() }
+func (c control) Snapshot(stream string) ([]byte, error) {
 	if c.a.latest == nil {
 		return nil, fmt.Errorf("snapshots are off")
 	}

@@ -5,22 +5,22 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/metrics"
-	"github.com/osprey-vision/osprey/sink/preview"
+	"github.com/osprey-vision/osprey/stages"
 )
 
-// previewStats turns cumulative metrics into the preview page's per-second
-// view: FPS at the end of the pipeline and mean stage latency since the
+// liveStats turns cumulative metrics into dashboards' per-second view
+// (stages.Resources.Stats; the preview page's stats panel): FPS at the end of the pipeline and mean stage latency since the
 // previous poll (so the page's chart moves), plus drops by stage/reason.
-type previewStats struct {
+type liveStats struct {
 	m *metrics.Metrics
 
 	mu   sync.Mutex
 	prev metrics.Snapshot
 	at   time.Time
-	last preview.PipelineStats
+	last stages.LiveStats
 }
 
-func (p *previewStats) get() any {
+func (p *liveStats) get() stages.LiveStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
@@ -31,7 +31,7 @@ func (p *previewStats) get() any {
 	}
 	cur := p.m.Snapshot()
 	dt := now.Sub(p.at).Seconds()
-	st := preview.PipelineStats{FPS: map[string]float64{}, Drops: map[string]uint64{}, StageMs: map[string]float64{}}
+	st := stages.LiveStats{FPS: map[string]float64{}, Drops: map[string]uint64{}, StageMs: map[string]float64{}}
 	for name, s := range cur.Streams {
 		if !p.at.IsZero() {
 			st.FPS[name] = float64(s.Out-p.prev.Streams[name].Out) / dt

@@ -1,20 +1,18 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/osprey-vision/osprey/metrics"
 )
-
-// stdout is where the stdout sink writes; a variable so tests can redirect it.
-var stdout io.Writer = os.Stdout
 
 // Stats is the pipeline's live statistics (preview stats panel, NATS control).
 type Stats struct {
@@ -45,11 +43,17 @@ type GovernorState struct {
 // Stats returns the current statistics.
 func (a *App) Stats() Stats {
 	s := Stats{Pipeline: a.cfg.Name, Uptime: time.Since(a.started).Seconds(), Metrics: a.Metrics.Snapshot(), Streams: a.StreamStates()}
-	if a.det != nil {
-		s.Provider = a.det.Provider()
-	}
-	if a.gov != nil {
-		s.Governor = &GovernorState{Level: a.gov.Level(), Name: a.gov.Current().Name, P99ms: float64(a.gov.LastP99().Microseconds()) / 1000}
+	if det := a.stageSpec("detect"); det != nil {
+		if p, ok := det.Stage.(interface{ Provider() string }); ok {
+			s.Provider = p.Provider()
+		}
+		if g, ok := det.Stage.(interface {
+			GovernorState() (int, string, time.Duration, bool)
+		}); ok {
+			if level, name, p99, on := g.GovernorState(); on {
+				s.Governor = &GovernorState{Level: level, Name: name, P99ms: float64(p99.Microseconds()) / 1000}
+			}
+		}
 	}
 	return s
 }
@@ -67,6 +71,55 @@ func (a *App) StreamStates() []StreamState {
 		out = append(out, st)
 	}
 	return out
+}
+
+// MetricsAddr returns the metrics server's address once running, or nil.
+func (a *App) MetricsAddr() net.Addr {
+	addr, _ := a.srvAddr.Load().(net.Addr)
+	return addr
+}
+
+// serveMetrics serves /metrics and /healthz on addr until the returned stop.
+func (a *App) serveMetrics(addr string) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	a.srvAddr.Store(ln.Addr())
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.HandleFunc("GET /healthz", a.healthz)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Warn("metrics server stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// every calls fn every d from a goroutine until the returned stop is called;
+// stop returns once that goroutine has ended.
+func every(d time.Duration, fn func()) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fn()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // healthz answers 200 when every stream is up, 503 otherwise, with the states.

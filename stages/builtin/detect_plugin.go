@@ -1,0 +1,227 @@
+package builtin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/infer/governor"
+	"github.com/osprey-vision/osprey/stages"
+)
+
+// DetectConfig is the detect stage's configuration: the `model:` and
+// `detect:` sections of a pipeline file.
+type DetectConfig struct {
+	Model  ModelConfig   `yaml:"model"`
+	Detect DetectOptions `yaml:"detect"`
+}
+
+// ModelConfig selects and configures the detector model (`model:`).
+type ModelConfig struct {
+	// Path is the ONNX model file (relative paths: see stages.Env.Resolve).
+	Path string `yaml:"path"`
+	// Format is the model's output convention (infer.FormatNames).
+	Format string `yaml:"format"`
+	// Labels is "coco", "" (the format's default) or a labels file.
+	Labels string `yaml:"labels"`
+	// Library is the ONNX Runtime shared library ("" finds it).
+	Library string `yaml:"library"`
+	// Providers are execution providers tried in order.
+	Providers []string `yaml:"providers"`
+	// Threads and InterOpThreads size ONNX Runtime's pools per session.
+	Threads        int `yaml:"threads"`
+	InterOpThreads int `yaml:"inter_op_threads"`
+	// Spin keeps ONNX Runtime's idle threads busy-waiting (off by default).
+	Spin bool `yaml:"spin"`
+	// Resize is letterbox or stretch ("" is the format's default).
+	Resize string `yaml:"resize"`
+}
+
+// DetectOptions configures when and how the detector runs (`detect:`).
+type DetectOptions struct {
+	Confidence float32  `yaml:"confidence"`
+	IoU        float32  `yaml:"iou"`
+	Classes    []string `yaml:"classes"`
+	// Every runs inference on one frame in N per stream; the others only go
+	// through the tracker's prediction, so tracks stay smooth at camera rate.
+	Every int `yaml:"every"`
+	// MaxFPS caps inference per stream (0: no cap); skipped frames are predicted.
+	MaxFPS float64 `yaml:"max_fps"`
+	// Batch is the most frames (across streams) in one inference run.
+	Batch int `yaml:"batch"`
+	// BatchTimeout is how long to wait to fill a batch.
+	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	// Workers is how many detector sessions run batches in parallel (each
+	// with model.threads threads); output keeps input order.
+	Workers int `yaml:"workers"`
+	// Governor, when set, steps quality down (model variant, detect.every)
+	// when inference latency exceeds its target, and back up with headroom.
+	Governor *governor.Config `yaml:"governor"`
+}
+
+// MaxBatch and MaxWorkers bound detect.batch and detect.workers.
+const (
+	MaxBatch   = 64
+	MaxWorkers = 16
+)
+
+// DetectDefaults returns the detect stage's configuration with every default set.
+func DetectDefaults() DetectConfig {
+	return DetectConfig{
+		Model:  ModelConfig{Providers: []string{"cpu"}},
+		Detect: DetectOptions{Confidence: infer.DefaultConfidence, IoU: infer.DefaultIoU, Every: 1, Batch: 1, BatchTimeout: 5 * time.Millisecond, Workers: 1},
+	}
+}
+
+// InferConfig returns the detector configuration, with the model path
+// resolved by resolve (nil: as written).
+func (c *DetectConfig) InferConfig(resolve func(string) string) infer.Config {
+	m, d := c.Model, c.Detect
+	path := m.Path
+	if resolve != nil {
+		path = resolve(path)
+	}
+	return infer.Config{
+		Path: path, Format: m.Format, Labels: m.Labels, Library: m.Library,
+		Providers: m.Providers, Threads: m.Threads, InterOpThreads: m.InterOpThreads, Spin: m.Spin,
+		Confidence: d.Confidence, IoU: d.IoU, Classes: d.Classes, Batch: d.Batch, Resize: m.Resize,
+	}
+}
+
+// Validate reports every problem at once, each at its field's path.
+func (c *DetectConfig) Validate(env stages.Env) error {
+	var errs []error
+	bad := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
+	m, d := c.Model, c.Detect
+	if m.Path == "" {
+		bad("model.path", "required: the ONNX model file (scripts/setup.sh makes models/ssd_mobilenet_v2_coco.onnx)")
+	} else {
+		path := m.Path
+		if env.Resolve != nil {
+			path = env.Resolve(path)
+		}
+		if st, err := os.Stat(path); err != nil {
+			bad("model.path", "model file %s not found: run scripts/setup.sh to import the demo model, or fix the path (relative paths are from the pipeline file's directory's parent or the working directory)", path)
+		} else if st.IsDir() {
+			bad("model.path", "%s is a directory, not an ONNX model file", path)
+		}
+	}
+	if !slices.Contains(infer.FormatNames(), m.Format) {
+		bad("model.format", "%q is unknown: use one of %s", m.Format, strings.Join(infer.FormatNames(), ", "))
+	}
+	for i, p := range m.Providers {
+		if !slices.Contains(infer.Providers(), p) {
+			bad(fmt.Sprintf("model.providers[%d]", i), "%q is unknown: use any of %s", p, strings.Join(infer.Providers(), ", "))
+		}
+	}
+	if m.Threads < 0 {
+		bad("model.threads", "must be >= 0 (0: ONNX Runtime chooses), got %d", m.Threads)
+	}
+	if m.InterOpThreads < 0 {
+		bad("model.inter_op_threads", "must be >= 0, got %d", m.InterOpThreads)
+	}
+	switch m.Resize {
+	case "", infer.ResizeLetterbox, infer.ResizeStretch:
+	default:
+		bad("model.resize", "%q is unknown: use letterbox or stretch", m.Resize)
+	}
+	if d.Confidence < 0 || d.Confidence > 1 {
+		bad("detect.confidence", "must be in [0,1], got %g", d.Confidence)
+	}
+	if d.IoU < 0 || d.IoU > 1 {
+		bad("detect.iou", "must be in [0,1], got %g", d.IoU)
+	}
+	if d.Every < 1 {
+		bad("detect.every", "must be >= 1 (1 = every frame), got %d", d.Every)
+	}
+	if d.MaxFPS < 0 {
+		bad("detect.max_fps", "must not be negative, got %g", d.MaxFPS)
+	}
+	if d.Batch < 1 || d.Batch > MaxBatch {
+		bad("detect.batch", "must be in 1..%d, got %d", MaxBatch, d.Batch)
+	}
+	if d.BatchTimeout < 0 {
+		bad("detect.batch_timeout", "must not be negative, got %s", d.BatchTimeout)
+	}
+	if d.Workers < 1 || d.Workers > MaxWorkers {
+		bad("detect.workers", "must be in 1..%d, got %d", MaxWorkers, d.Workers)
+	}
+	if g := d.Governor; g != nil {
+		errs = append(errs, stages.Under("detect.governor", g.Validate()))
+		if d.Workers > 1 {
+			bad("detect.governor", "needs detect.workers: 1 (the governor drives one detector session)")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DetectPlugin registers the preprocess and detect stages under the `model`
+// and `detect` keys.
+func DetectPlugin() stages.StagePlugin {
+	return stages.NewStagePlugin("detect", []string{"model", "detect"}, DetectDefaults,
+		func(c *DetectConfig, env stages.Env) error { return c.Validate(env) },
+		buildDetect)
+}
+
+// buildDetect opens one detector session per worker and returns the
+// preprocess and detect stages. The detect stage (and each replica) closes
+// its session.
+func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, err error) {
+	icfg := c.InferConfig(res.Resolve)
+	var opened []*infer.Detector
+	defer func() {
+		if err != nil {
+			for _, d := range opened {
+				_ = d.Close()
+			}
+		}
+	}()
+	open := func() (*infer.Detector, error) {
+		d, err := infer.Open(icfg, res.Log)
+		if err == nil {
+			opened = append(opened, d)
+		}
+		return d, err
+	}
+	det, err := open()
+	if err != nil {
+		return nil, err
+	}
+	sampling := NewSampling(c.Detect.Every, c.Detect.MaxFPS)
+	inputs := NewInputs()
+	detect := NewDetect(det, c.Detect.Batch, inputs, res.Log)
+	if gc := c.Detect.Governor; gc != nil {
+		level := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "osprey_governor_level", Help: "Current latency-governor level (0 = best quality).",
+			ConstLabels: prometheus.Labels{"stage": "detect"},
+		})
+		if res.Metrics != nil {
+			if err := res.Metrics.Register(level); err != nil {
+				return nil, fmt.Errorf("detect: governor metric: %w", err)
+			}
+		}
+		detect.Govern(governor.New(*gc), sampling, func(path string) (Detector, error) {
+			vc := icfg
+			vc.Path = res.Resolve(path)
+			return infer.Open(vc, res.Log)
+		}, func(l int, _ governor.Level) { level.Set(float64(l)) })
+	}
+	var replicas []stages.Stage
+	for i := 1; i < c.Detect.Workers; i++ {
+		d, err := open()
+		if err != nil {
+			return nil, err
+		}
+		replicas = append(replicas, NewDetect(d, c.Detect.Batch, inputs, res.Log))
+	}
+	return []stages.StageSpec{
+		{Name: "preprocess", Stage: NewPreprocess(det, sampling, inputs)},
+		{Name: "detect", Stage: detect, Replicas: replicas, BatchTimeout: c.Detect.BatchTimeout},
+	}, nil
+}
