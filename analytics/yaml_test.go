@@ -9,7 +9,7 @@ import (
 	"github.com/osprey-vision/osprey/track"
 )
 
-// The pipeline YAML of DESIGN.md decodes into these types as written:
+// The pipeline YAML of docs/design.md decodes into these types as written:
 // flow-style polygons, durations as strings, snake_case keys.
 func TestDecodeYAML(t *testing.T) {
 	src := `

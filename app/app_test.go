@@ -200,7 +200,7 @@ func rssKB(t *testing.T) int {
 	return 0
 }
 
-// /metrics serves the DESIGN.md names and /healthz the streams' state while
+// /metrics serves the docs/design.md names and /healthz the streams' state while
 // a live pipeline runs.
 func TestMetricsAndHealthEndpoints(t *testing.T) {
 	model := needModel(t)

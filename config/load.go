@@ -187,9 +187,14 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 			ID  string `yaml:"id"`
 			URL string `yaml:"url"`
 		}
-		if _, ok := mappingValues(unwrapNode(item)); !ok {
+		kvs, ok := mappingValues(unwrapNode(item))
+		if !ok {
 			d.add(item, path, fmt.Sprintf("expected a mapping with id and url, got %s", describe(item)))
 			continue
+		}
+		// Positions for the id and url checks, also when no source decodes the item.
+		for _, kv := range kvs {
+			d.pos[path+"."+keyString(kv.Key)] = kv.Value
 		}
 		_ = nodeToValue(item, &head)
 		s := Stream{ID: head.ID, URL: head.URL}
@@ -200,15 +205,7 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 		}
 		src, ok := p.Registry.Source(Scheme(head.URL))
 		if !ok {
-			urlNode := item
-			if m, _ := mappingValues(unwrapNode(item)); m != nil {
-				for _, kv := range m {
-					if keyString(kv.Key) == "url" {
-						urlNode = kv.Value
-					}
-				}
-			}
-			d.addLater(urlNode, path+".url", fmt.Sprintf("unsupported scheme %q: use one of %s", Scheme(head.URL), schemeList(p.Registry)))
+			d.addLater(d.pos[path+".url"], path+".url", fmt.Sprintf("unsupported scheme %q: use one of %s", Scheme(head.URL), schemeList(p.Registry)))
 			p.Streams = append(p.Streams, s)
 			continue
 		}

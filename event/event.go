@@ -1,6 +1,6 @@
 // Package event defines the events Osprey emits: what a consumer on NATS, in a
 // JSONL file or on stdout receives. Frames may be dropped; events, once created,
-// are never dropped silently (see DESIGN.md). The JSON form is described by
+// are never dropped silently (see docs/design.md). The JSON form is described by
 // schema.json in this package and versioned by SchemaVersion.
 package event
 

@@ -1,5 +1,5 @@
 // Package metrics measures a running pipeline: Prometheus collectors for
-// /metrics (names as in DESIGN.md) plus in-process quantiles and counters for
+// /metrics (names as in docs/design.md) plus in-process quantiles and counters for
 // the live status line, `pipeline bench` and the preview page's stats panel.
 package metrics
 
@@ -54,7 +54,7 @@ func New() *Metrics {
 			Name: "osprey_frames_total", Help: "Frames handled, by stream and stage.",
 		}, []string{"stream", "stage"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osprey_frames_dropped_total", Help: "Frames dropped, by stream, stage and reason (queue_full, stale, error, shutdown, stage).",
+			Name: "osprey_frames_dropped_total", Help: "Frames dropped, by stream, stage and reason (queue_full, stale, error, shutdown, filtered).",
 		}, []string{"stream", "stage", "reason"}),
 		stageSec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "osprey_stage_seconds", Help: "Time one stage call took.",

@@ -9,7 +9,10 @@ import (
 // context (the stream URL, the model path); the runner checks with errors.Is.
 var (
 	// ErrNotConnected tells the runner the component lost its connection: it
-	// calls Connect again after a back-off. Frames already accepted are kept.
+	// calls Connect again after its back-off (Graph.BackoffMin/Max). Frames
+	// already accepted are kept. A source may instead reconnect by itself
+	// (capture does, inside Read, with its own back-off and state reports)
+	// and never return it.
 	ErrNotConnected = errors.New("stages: not connected")
 	// ErrEndOfStream tells the runner a finite source (a file without loop) has
 	// no more frames: the runner drains the pipeline and stops that stream.

@@ -45,7 +45,7 @@ const (
 	ReasonStale     = "stale"
 	ReasonError     = "error"
 	ReasonShutdown  = "shutdown"
-	ReasonDropped   = "stage" // the stage itself chose to drop the frame
+	ReasonFiltered  = "filtered" // the stage chose not to pass the frame on (no error)
 )
 
 // queue is a bounded channel of frames with a full-queue policy. Frames it

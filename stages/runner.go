@@ -432,7 +432,7 @@ func (r *Runner) call(ctx context.Context, st StageSpec, stage Stage, fs []*Fram
 				break
 			}
 			if len(o) == 0 {
-				r.obs.Dropped(f.Stream, st.Name, ReasonDropped)
+				r.obs.Dropped(f.Stream, st.Name, ReasonFiltered)
 			}
 			outs = append(outs, o...)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-
 )
 
 // cmdValidate checks pipeline files without running them: exit 1 when any

@@ -12,8 +12,8 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/internal/matcheck"
-	"github.com/osprey-vision/osprey/sink/preview"
 	"github.com/osprey-vision/osprey/picture"
+	"github.com/osprey-vision/osprey/sink/preview"
 	"github.com/osprey-vision/osprey/stages"
 )
 

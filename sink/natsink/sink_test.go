@@ -154,18 +154,18 @@ func TestValidate(t *testing.T) {
 		err  string
 	}{
 		{"defaults", Config{Pipeline: "p"}, ""},
-		{"no pipeline", Config{}, "natsink: pipeline is empty: set the pipeline name"},
-		{"bad url", Config{Pipeline: "p", URL: "http://u:secret@h:1"}, `natsink: url "http://***@h:1" has scheme "http": use nats://, tls://, ws:// or wss://`},
-		{"bad prefix", Config{Pipeline: "p", SubjectPrefix: "a.*"}, `natsink: subject_prefix "a.*" is not a valid subject prefix: use tokens of letters, digits, '-' and '_' separated by dots`},
-		{"two auths", Config{Pipeline: "p", User: "u", Token: "t"}, "natsink: credentials, nkey_seed, user and token are alternatives: set only one"},
-		{"missing creds", Config{Pipeline: "p", Credentials: filepath.Join(dir, "x.creds")}, "natsink: credentials file " + filepath.Join(dir, "x.creds") + ": no such file or directory"},
-		{"cert without key", Config{Pipeline: "p", TLS: TLSConfig{Cert: "/etc/hostname"}}, "natsink: tls.cert and tls.key must be set together"},
-		{"replicas", Config{Pipeline: "p", JetStream: &JetStreamConfig{Replicas: 7}}, "natsink: jetstream.replicas 7 is out of range: use 1 to 5"},
-		{"fsync", Config{Pipeline: "p", Spool: SpoolConfig{Fsync: "sometimes"}}, `natsink: spool.fsync "sometimes" is unknown: use always, interval or never`},
-		{"port", Config{Pipeline: "p", Embedded: EmbeddedConfig{Port: 70000}}, "natsink: embedded.port 70000 is out of range: use 1-65535, or -1 for a free port"},
-		{"snapshots need jetstream", Config{Pipeline: "p", Snapshots: &SnapshotConfig{}}, "natsink: snapshots needs jetstream: snapshots are stored in a JetStream object store"},
-		{"snapshot type", Config{Pipeline: "p", JetStream: &JetStreamConfig{}, Snapshots: &SnapshotConfig{Types: []string{"person.waved"}}}, `natsink: snapshots.types: unknown event type "person.waved"`},
-		{"all at once", Config{Pipeline: "", Password: "x"}, "natsink: pipeline is empty: set the pipeline name\nnatsink: password is set without user"},
+		{"no pipeline", Config{}, "the pipeline name is empty: set Config.Pipeline"},
+		{"bad url", Config{Pipeline: "p", URL: "http://u:secret@h:1"}, `url: "http://***@h:1" has scheme "http": use nats://, tls://, ws:// or wss://`},
+		{"bad prefix", Config{Pipeline: "p", SubjectPrefix: "a.*"}, `subject_prefix: "a.*" is not a valid subject prefix: use tokens of letters, digits, '-' and '_' separated by dots`},
+		{"two auths", Config{Pipeline: "p", User: "u", Token: "t"}, "credentials: credentials, nkey_seed, user and token are alternatives: set only one"},
+		{"missing creds", Config{Pipeline: "p", Credentials: filepath.Join(dir, "x.creds")}, "credentials: file " + filepath.Join(dir, "x.creds") + ": no such file or directory"},
+		{"cert without key", Config{Pipeline: "p", TLS: TLSConfig{Cert: "/etc/hostname"}}, "tls.cert: tls.cert and tls.key must be set together"},
+		{"replicas", Config{Pipeline: "p", JetStream: &JetStreamConfig{Replicas: 7}}, "jetstream.replicas: 7 is out of range: use 1 to 5"},
+		{"fsync", Config{Pipeline: "p", Spool: SpoolConfig{Fsync: "sometimes"}}, `spool.fsync: "sometimes" is unknown: use always, interval or never`},
+		{"port", Config{Pipeline: "p", Embedded: EmbeddedConfig{Port: 70000}}, "embedded.port: 70000 is out of range: use 1-65535, or -1 for a free port"},
+		{"snapshots need jetstream", Config{Pipeline: "p", Snapshots: &SnapshotConfig{}}, "snapshots: needs jetstream: snapshots are stored in a JetStream object store"},
+		{"snapshot type", Config{Pipeline: "p", JetStream: &JetStreamConfig{}, Snapshots: &SnapshotConfig{Types: []string{"person.waved"}}}, `snapshots.types: unknown event type "person.waved"`},
+		{"all at once", Config{Pipeline: "", Password: "x"}, "the pipeline name is empty: set Config.Pipeline\npassword: is set without user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

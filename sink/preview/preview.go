@@ -45,9 +45,9 @@ type Sink struct {
 	streams map[string]*stream
 	viewers map[string]*viewer
 
-	stats     atomic.Pointer[func() stages.LiveStats]
+	stats atomic.Pointer[func() stages.LiveStats]
 	// overlays provides each stream's zones and lines (RefreshOverlays).
-	overlays func(stream string) stages.Overlay
+	overlays  func(stream string) stages.Overlay
 	saturated atomic.Pointer[func() bool]
 	handler   http.Handler
 
