@@ -88,7 +88,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 
 	a.res = &stages.Resources{
 		Pipeline: cfg.Name, Streams: cfg.StreamIDs(), Live: cfg.Mode == config.Live,
-		Log: log, Metrics: a.Metrics.Registry(), Now: time.Now, Resolve: cfg.Resolve,
+		Log: log, Metrics: a.Metrics.Registry(), Now: time.Now, Resolve: cfg.Resolve, Shared: &stages.Shared{},
 		Emit:        a.emit,
 		SourceState: a.onSourceState,
 		Stats:       (&liveStats{m: a.Metrics}).get,

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -197,9 +198,8 @@ type SinkPlugin struct {
 }
 
 // Resources is what the pipeline gives the components it builds, instead of
-// setters called after construction. Fields that another component provides
-// (Overlays, set by the stage that owns zones and lines) are set before the
-// components that read them are built: stages first, then sinks.
+// setters called after construction. What one component provides another
+// (the track stage's zones and lines for the preview) goes through Shared.
 type Resources struct {
 	// Pipeline is the pipeline's name.
 	Pipeline string
@@ -222,9 +222,10 @@ type Resources struct {
 	Emit func(stream string, evs ...event.Event)
 	// SourceState is told of every change of a source's health.
 	SourceState func(SourceState)
-	// Overlays returns the zones and lines to draw on a stream's preview;
-	// nil until a stage provides it.
-	Overlays func(stream string) Overlay
+	// Shared holds what one component provides the others (the zones and
+	// lines to draw on a preview); one value per pipeline, shared by every
+	// copy of its Resources.
+	Shared *Shared
 	// Stats returns live pipeline statistics for dashboards.
 	Stats func() LiveStats
 	// Saturated reports whether the detector is at capacity on busy CPUs:
@@ -232,6 +233,38 @@ type Resources struct {
 	Saturated func() bool
 	// Control answers requests about the running pipeline (NATS control).
 	Control Control
+}
+
+// Shared is what components provide each other while a pipeline is built
+// (stages first, then sinks) and while it runs. It is safe for concurrent use.
+type Shared struct {
+	mu       sync.Mutex
+	overlays func(stream string) Overlay
+}
+
+// ProvideOverlays registers the function that returns a stream's zones and
+// lines (the stage that owns them calls it when built).
+func (s *Shared) ProvideOverlays(fn func(stream string) Overlay) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.overlays = fn
+	s.mu.Unlock()
+}
+
+// Overlays returns stream's zones and lines; empty when no stage provides them.
+func (s *Shared) Overlays(stream string) Overlay {
+	if s == nil {
+		return Overlay{}
+	}
+	s.mu.Lock()
+	fn := s.overlays
+	s.mu.Unlock()
+	if fn == nil {
+		return Overlay{}
+	}
+	return fn(stream)
 }
 
 // Named returns a copy of res whose logger names the component.

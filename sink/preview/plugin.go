@@ -15,7 +15,7 @@ func Plugin() stages.SinkPlugin {
 			if err != nil {
 				return nil, err
 			}
-			s.overlays = res.Overlays
+			s.overlays = res.Shared.Overlays
 			for _, id := range res.Streams {
 				if err := s.RefreshOverlays(id); err != nil {
 					return nil, err

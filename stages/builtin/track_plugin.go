@@ -53,7 +53,7 @@ func TrackPlugin() stages.StagePlugin {
 			t := NewTrack(res.Pipeline, c.Track, c.AnalyticsConfig())
 			t.OnClose(res.Emit)
 			t.cur = *c
-			res.Overlays = t.Overlays
+			res.Shared.ProvideOverlays(t.Overlays)
 			// The tracker is cheap and needs every inferred frame: a frame that
 			// got this far is tracked even if late, so no inference is wasted.
 			return []stages.StageSpec{{Name: "track", Stage: t, KeepStale: true}}, nil

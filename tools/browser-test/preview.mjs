@@ -54,7 +54,7 @@ try {
     return {
       connected: P.connected, stream: P.stream, framesDecoded: P.framesDecoded || 0,
       metaMessages: P.metaMessages, framesSeen: P.framesSeen, matched: P.matched,
-      unmatched: P.unmatched, boxesDrawn: P.boxesDrawn, overlays: !!P.overlays,
+      unmatched: P.unmatched, boxesDrawn: P.boxesDrawn, overlays: !!(P.overlays && (P.overlays.zones || []).length && (P.overlays.lines || []).length),
       latencySamples: lat.length, latencyP50Ms: q(0.5), latencyP99Ms: q(0.99), error: P.error,
       videoWidth: document.getElementById('video').videoWidth,
     };
