@@ -238,11 +238,11 @@ var autoOrder = []string{"blazeface", "ssd", "detr", "yolo-end2end", "yolov8", "
 
 // guessInput is what guessFormat knows about a model.
 type guessInput struct {
-	path   string
-	ins    modelInputs
-	outs   []ort.InputOutputInfo
-	meta   modelMeta
-	detr   DETROptions
+	path string
+	ins  modelInputs
+	outs []ort.InputOutputInfo
+	meta modelMeta
+	detr DETROptions
 }
 
 // guessFormat picks the first format in autoOrder that fits, with the

@@ -41,7 +41,7 @@ type Detector struct {
 	resize   string
 	inNames  []string
 	// sizes is the orig_target_sizes input of DETR exports ("" Name: none).
-	sizes ort.InputOutputInfo
+	sizes    ort.InputOutputInfo
 	outNames []string
 	// modelBatch is the model's fixed batch size, or 0 when dynamic.
 	modelBatch int
