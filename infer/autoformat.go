@@ -297,7 +297,7 @@ func fits(name string, dec decoder, g guessInput, w, h, nc int) (string, error) 
 		if len(bx) == 3 && bx[1] > 0 && bx[1] <= end2endMaxQueries {
 			return "", fmt.Errorf("only %d boxes: a DETR's queries, not SSD anchors", bx[1])
 		}
-		return fmt.Sprintf("scores %s %s and boxes %s %s (TensorFlow SSD as `pipeline model import` writes it)",
+		return fmt.Sprintf("score output %s %s and box output %s %s (TensorFlow SSD as `pipeline model import` writes it)",
 			g.outs[d.scores].Name, shapeString(g.outs[d.scores].Dimensions), g.outs[d.boxes].Name, shapeString(bx)), nil
 	case "detr":
 		d := dec.(*detrDecoder)
@@ -387,6 +387,11 @@ func InspectFormat(path string, detr DETROptions) (FormatInfo, error) {
 	if err != nil {
 		return FormatInfo{}, err
 	}
+	return InspectModel(path, m, detr), nil
+}
+
+// InspectModel is InspectFormat for a model already loaded from path.
+func InspectModel(path string, m *onnx.ModelProto, detr DETROptions) FormatInfo {
 	props := map[string]string{}
 	for _, p := range m.MetadataProps {
 		props[p.Key] = p.Value
@@ -404,7 +409,7 @@ func InspectFormat(path string, detr DETROptions) (FormatInfo, error) {
 	for _, o := range m.Graph.Output {
 		outs = append(outs, protoInfo(o))
 	}
-	return inspect(path, ins, outs, props, detr), nil
+	return inspect(path, ins, outs, props, detr)
 }
 
 // inspect runs auto-detection on a model's declared inputs and outputs.

@@ -97,7 +97,7 @@ func TestOpenErrors(t *testing.T) {
 		{"corrupt", Config{Path: corrupt, Format: "blazeface"},
 			[]string{"infer: model " + corrupt + " is not a readable ONNX model"}},
 		{"wrong format", Config{Path: blazefacePath, Format: "yolov8"},
-			[]string{"does not fit format yolov8: yolov8 expects one output [N,4+C,A]", "the model has Identity:0 [1,512,1], Identity_1:0 [1,384,1], Identity_2:0 [1,512,16], Identity_3:0 [1,384,16]"}},
+			[]string{"does not fit format yolov8: yolov8 expects one output [N,4+C,A]", "the model has outputs Identity:0 [1,512,1], Identity_1:0 [1,384,1], Identity_2:0 [1,512,16], Identity_3:0 [1,384,16]"}},
 		{"wrong format ssd", Config{Path: blazefacePath, Format: "ssd"},
 			[]string{"does not fit format ssd: ssd expects two outputs"}},
 		{"unknown class", Config{Path: blazefacePath, Format: "blazeface", Classes: []string{"person"}},
