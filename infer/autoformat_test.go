@@ -181,3 +181,11 @@ func TestBadMetadataNames(t *testing.T) {
 		t.Errorf("format %s labels %v", d.Format(), d.Labels()[:2])
 	}
 }
+
+func TestDefaultConfigIsAuto(t *testing.T) {
+	c := DefaultConfig()
+	c.Path = "m.onnx"
+	if c.Format != FormatAuto || c.Validate() != nil {
+		t.Errorf("default %+v: %v", c, c.Validate())
+	}
+}

@@ -62,6 +62,12 @@ const (
 	DefaultIoU        = 0.45
 )
 
+// DefaultConfig returns what a model section starts from before its YAML
+// is decoded: format auto, the CPU provider and the default thresholds.
+func DefaultConfig() Config {
+	return Config{Format: FormatAuto, Providers: []string{"cpu"}, Confidence: DefaultConfidence, IoU: DefaultIoU}
+}
+
 // Known execution providers, in the order a typical edge box prefers them.
 var knownProviders = []string{"tensorrt", "cuda", "openvino", "coreml", "cpu"}
 
