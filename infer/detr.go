@@ -252,6 +252,9 @@ func (d *detrDecoder) decode(outs []tensorView, b int, p *decodeParams, dst []ca
 		q, stride = int(o.shape[1]), 4
 		boxes = o.data[b*q*4 : (b+1)*q*4]
 	}
+	if !d.consistent(outs, q) {
+		return dst
+	}
 	for i := range q {
 		cls, s := d.best(outs, b, q, i)
 		if s < p.conf || !p.wanted(cls) {
@@ -260,6 +263,35 @@ func (d *detrDecoder) decode(outs []tensorView, b int, p *decodeParams, dst []ca
 		dst = append(dst, candidate{box: d.box(boxes[i*stride:i*stride+4], p), class: cls, score: s})
 	}
 	return dst
+}
+
+// consistent reports whether a Run's outputs agree with the bound layout
+// (a dynamic query count can differ between outputs at run time); a
+// mismatch decodes nothing rather than reading out of range.
+func (d *detrDecoder) consistent(outs []tensorView, q int) bool {
+	want := func(i int, dims ...int64) bool {
+		if i < 0 {
+			return true
+		}
+		s := outs[i].shape
+		if len(s) != len(dims)+1 {
+			return false
+		}
+		for k, v := range dims {
+			if s[k+1] != v {
+				return false
+			}
+		}
+		return true
+	}
+	n := int64(q)
+	switch d.layout {
+	case detrJoined:
+		return want(d.logits, n, int64(4+d.nClasses))
+	case detrPost:
+		return want(d.labels, n) && want(d.scores, n)
+	}
+	return want(d.logits, n, int64(d.nClasses))
 }
 
 // best returns query i's class and score.

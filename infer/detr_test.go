@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	ort "github.com/yalue/onnxruntime_go"
+
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 )
@@ -184,6 +186,40 @@ func TestDETRNormalisation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Outputs whose query counts disagree are refused at Open when the
+// model declares them, and decode nothing when they only disagree at run
+// time (a dynamic Q), instead of reading out of range.
+func TestDETRQueryMismatch(t *testing.T) {
+	requireRuntime(t)
+	model := plant(t, plantSpec{input: []int64{1, 3, 64, 64}, outs: []plantedOut{
+		{planted: planted{"pred_logits", []int64{5, 80}, detrLogits(5, 80, 10)}},
+		{planted: planted{"pred_boxes", []int64{6, 4}, detrBoxes(6, false, detrQ1)}},
+	}})
+	_, err := Open(Config{Path: model, Format: "detr"}, quietLog)
+	if err == nil || !strings.Contains(err.Error(), "does not fit format detr: detr expects boxes [N,Q,4] with logits [N,Q,C], or one [N,Q,4+C], or labels [N,Q], boxes [N,Q,4] and scores [N,Q]; the outputs disagree on the query count Q") {
+		t.Errorf("Open: %v", err)
+	}
+	dec := &detrDecoder{}
+	if err := dec.bind([]ort.InputOutputInfo{
+		{Name: "pred_logits", Dimensions: ort.NewShape(-1, -1, 80)},
+		{Name: "pred_boxes", Dimensions: ort.NewShape(-1, -1, 4)},
+	}, 64, 64); err != nil {
+		t.Fatal(err)
+	}
+	outs := []tensorView{
+		{data: detrLogits(5, 80, 10), shape: []int64{1, 5, 80}},
+		{data: detrBoxes(6, false, detrQ1), shape: []int64{1, 6, 4}},
+	}
+	p := &decodeParams{conf: 0.5, inW: 64, inH: 64}
+	if got := dec.decode(outs, 0, p, nil); len(got) != 0 {
+		t.Errorf("mismatched run decoded %v", got)
+	}
+	outs[1] = tensorView{data: detrBoxes(5, false, detrQ1), shape: []int64{1, 5, 4}}
+	if got := dec.decode(outs, 0, p, nil); len(got) != 5 {
+		t.Errorf("matching run decoded %d, want 5", len(got))
 	}
 }
 
