@@ -294,8 +294,10 @@ func fits(name string, dec decoder, g guessInput, w, h, nc int) (string, error) 
 	case "ssd":
 		d := dec.(*ssdDecoder)
 		bx := g.outs[d.boxes].Dimensions
-		if len(bx) == 3 && bx[1] > 0 && bx[1] <= end2endMaxQueries {
-			return "", fmt.Errorf("only %d boxes: a DETR's queries, not SSD anchors", bx[1])
+		if len(bx) == 3 && bx[1] <= end2endMaxQueries {
+			// Fixed SSD heads have thousands of anchors; few or a dynamic
+			// count are a DETR's queries.
+			return "", fmt.Errorf("%s boxes: a DETR's queries, not SSD anchors", dimWord(bx[1]))
 		}
 		return fmt.Sprintf("score output %s %s and box output %s %s (TensorFlow SSD as `pipeline model import` writes it)",
 			g.outs[d.scores].Name, shapeString(g.outs[d.scores].Dimensions), g.outs[d.boxes].Name, shapeString(bx)), nil
@@ -317,12 +319,12 @@ func fits(name string, dec decoder, g guessInput, w, h, nc int) (string, error) 
 		return fmt.Sprintf("one output %s %s: cx,cy,w,h then %d class rows per anchor (Ultralytics YOLOv8/v11)", o.Name, shapeString(s), s[1]-4), nil
 	case "yolox":
 		if s[1] != int64(grid) {
-			return "", fmt.Errorf("%d anchors, not the %d cells of a %dx%d input at strides 8/16/32", s[1], grid, w, h)
+			return "", fmt.Errorf("%s anchors, not the %d cells of a %dx%d input at strides 8/16/32", dimWord(s[1]), grid, w, h)
 		}
 		return fmt.Sprintf("one output %s %s: one anchor per cell of a %dx%d input at strides 8/16/32 (YOLOX)", o.Name, shapeString(s), w, h), nil
 	case "yolov5":
 		if s[1] != int64(3*grid) && !(nc > 0 && s[2] == int64(5+nc)) {
-			return "", fmt.Errorf("%d anchors, not the 3 per cell (%d) of a %dx%d input", s[1], 3*grid, w, h)
+			return "", fmt.Errorf("%s anchors, not the 3 per cell (%d) of a %dx%d input", dimWord(s[1]), 3*grid, w, h)
 		}
 		return fmt.Sprintf("one output %s %s: 3 anchors per cell, cx,cy,w,h,objectness,%d classes (YOLOv5)", o.Name, shapeString(s), s[2]-5), nil
 	default: // detr, joined
@@ -333,11 +335,20 @@ func fits(name string, dec decoder, g guessInput, w, h, nc int) (string, error) 
 		if nc > 0 && s[2] != int64(4+nc) {
 			return "", fmt.Errorf("%d columns, metadata has %d names (4+%d expected)", s[2], nc, nc)
 		}
-		if nc == 0 && s[1] > end2endMaxQueries {
-			return "", fmt.Errorf("%d rows: too many for DETR queries", s[1])
+		if nc == 0 && (s[1] < 0 || s[1] > end2endMaxQueries) {
+			// A dynamic row count is more likely a dynamic YOLO export.
+			return "", fmt.Errorf("%s rows and no metadata names: not recognisably DETR queries", dimWord(s[1]))
 		}
 		return d.describe(), nil
 	}
+}
+
+// dimWord writes a declared dimension for a message.
+func dimWord(d int64) string {
+	if d < 0 {
+		return "a dynamic number of"
+	}
+	return strconv.FormatInt(d, 10)
 }
 
 // yoloGrid is the number of cells of a w x h input at strides 8, 16, 32.

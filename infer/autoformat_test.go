@@ -53,6 +53,10 @@ func TestAutoFormat(t *testing.T) {
 			format: "detr", reason: "RF-DETR", labels: []string{"person", "bicycle"}}, // column 0 dropped: COCO90
 		{name: "DETR softmax", model: plantSpec{input: []int64{1, 3, 800, 800}, outs: []plantedOut{out("logits", 100, 92), out("pred_boxes", 100, 4)}},
 			format: "detr", reason: "softmax with a no-object column last (DETR)", labels: []string{"N/A", "person"}},
+		{name: "DETR with a dynamic query count and a *boxes* name", model: plantSpec{input: []int64{1, 3, 800, 800}, outs: []plantedOut{
+			{planted: planted{"logits", []int64{100, 92}, make([]float32, 9200)}, declared: []int64{-1, 92}},
+			{planted: planted{"pred_boxes", []int64{100, 4}, make([]float32, 400)}, declared: []int64{-1, 4}}}},
+			format: "detr", reason: "boxes [N,Q,4] and logits [N,Q,92], softmax"},
 		{name: "D-FINE/DEIM deploy export", model: plantSpec{input: []int64{-1, 3, 640, 640}, sizes: 7, outs: []plantedOut{
 			{planted: planted{"labels", []int64{300}, make([]float32, 300)}, int64: true}, out("boxes", 300, 4), out("scores", 300)}},
 			format: "detr", reason: "postprocessed labels, boxes, scores", labels: []string{"person"}},
@@ -133,10 +137,24 @@ func TestAutoFormatUnknown(t *testing.T) {
 			}
 		})
 	}
-	// inspect reports the same, without ONNX Runtime.
-	fi, err := InspectFormat(classifier, DETROptions{})
-	if err != nil || fi.Format != "" || fi.Err == nil || !strings.Contains(fi.Err.Error(), "found no format that fits its outputs logits [1,1000]") {
-		t.Errorf("inspect: %+v, %v", fi, err)
+	// inspect reports the same, without ONNX Runtime; it also sees
+	// declared dynamic dimensions (ONNX Runtime reports inferred ones), as
+	// in a dynamic-anchor YOLOv5, which no rule claims without metadata.
+	dynamic := plant(t, plantSpec{input: []int64{1, 3, 320, 320}, outs: []plantedOut{{planted: planted{"output0", []int64{6300, 85}, make([]float32, 6300*85)}, declared: []int64{-1, 85}}}})
+	for path, want := range map[string][]string{
+		classifier: {"found no format that fits its outputs logits [1,1000]"},
+		dynamic: {"found no format that fits its outputs output0 [1,?,85]", "yolov5 (a dynamic number of anchors, not the 3 per cell (6300) of a 320x320 input)",
+			"detr (one [N,Q,4+C] output) (a dynamic number of rows and no metadata names: not recognisably DETR queries)"},
+	} {
+		fi, err := InspectFormat(path, DETROptions{})
+		if err != nil || fi.Format != "" || fi.Err == nil {
+			t.Fatalf("inspect: %+v, %v", fi, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(fi.Err.Error(), w) {
+				t.Errorf("inspect: %v\nlacks %q", fi.Err, w)
+			}
+		}
 	}
 }
 

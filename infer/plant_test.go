@@ -29,6 +29,10 @@ type plantedOut struct {
 	// bySizes multiplies the [Q,4] planted boxes by (w,h,w,h) read from
 	// the sizes input, per image.
 	bySizes bool
+	// declared, when set, is the output shape the graph declares (without
+	// the batch; -1 for a dynamic dimension). ONNX Runtime reports the
+	// shape it infers instead, so only InspectFormat sees it.
+	declared []int64
 }
 
 // plant writes the model and returns its path.
@@ -70,7 +74,11 @@ func plant(t testing.TB, ps plantSpec) string {
 		} else {
 			g.AddNode("Identity", []string{v}, []string{o.name})
 		}
-		g.AddOutput(o.name, elem, onnxgraph.Shape(append([]int64{ps.input[0]}, o.dims...)...)...)
+		dims := o.dims
+		if o.declared != nil {
+			dims = o.declared
+		}
+		g.AddOutput(o.name, elem, onnxgraph.Shape(append([]int64{ps.input[0]}, dims...)...)...)
 	}
 	m, err := g.Model(13)
 	if err != nil {
