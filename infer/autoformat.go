@@ -31,6 +31,8 @@ type modelMeta struct {
 	// imgW, imgH are the export's input size (0 when absent).
 	imgW, imgH int
 	task       string
+	// kpts is a pose export's keypoint layout (kpt_shape [K,D]).
+	kpts keypointLayout
 	// ultralytics says the metadata comes from an Ultralytics export.
 	ultralytics bool
 	// problem describes metadata that was present but unreadable.
@@ -113,21 +115,29 @@ func parseMeta(props map[string]string) modelMeta {
 			m.names = names
 		}
 	}
-	if s := props["imgsz"]; s != "" {
-		var nums []int
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '[' || r == ']' || r == ',' || r == ' ' || r == '(' || r == ')' }) {
-			if v, err := strconv.Atoi(f); err == nil && v > 0 {
-				nums = append(nums, v)
-			}
-		}
-		switch len(nums) {
-		case 1:
-			m.imgW, m.imgH = nums[0], nums[0]
-		case 2:
-			m.imgH, m.imgW = nums[0], nums[1]
-		}
+	switch nums := pyInts(props["imgsz"]); len(nums) {
+	case 1:
+		m.imgW, m.imgH = nums[0], nums[0]
+	case 2:
+		m.imgH, m.imgW = nums[0], nums[1]
+	}
+	if nums := pyInts(props["kpt_shape"]); len(nums) == 2 && nums[0] <= 1000 && (nums[1] == 2 || nums[1] == 3) {
+		m.kpts = keypointLayout{n: nums[0], dim: nums[1]}
+	} else if props["kpt_shape"] != "" {
+		m.problem = fmt.Sprintf("metadata kpt_shape %q is not [K, 2] or [K, 3]", props["kpt_shape"])
 	}
 	return m
+}
+
+// pyInts reads the positive integers of a Python list or tuple ("[640, 640]").
+func pyInts(s string) []int {
+	var nums []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '[' || r == ']' || r == ',' || r == ' ' || r == '(' || r == ')' }) {
+		if v, err := strconv.Atoi(f); err == nil && v > 0 {
+			nums = append(nums, v)
+		}
+	}
+	return nums
 }
 
 // pyKey matches a Python dict key ("0:") or list position.
@@ -255,7 +265,7 @@ func guessFormat(g guessInput) (format, reason string, err error) {
 		format := strings.Fields(name)[0]
 		spec := formats[format]
 		_, w, h, _ := imageGeometry(g.ins.image, spec, g.meta)
-		dec, err := bindDecoder(spec, g.detr, g.outs, w, h, g.ins.sizes.Name != "")
+		dec, err := bindDecoder(spec, g.detr, g.meta, g.outs, w, h, g.ins.sizes.Name != "")
 		if err == nil {
 			reason, err = fits(name, dec, g, w, h, nc)
 		}
@@ -269,8 +279,8 @@ func guessFormat(g guessInput) (format, reason string, err error) {
 		return format, reason, nil
 	}
 	msg := fmt.Sprintf("infer: model %s: model.format auto found no format that fits its outputs %s (inputs %s)", g.path, outputsString(g.outs), inputsString(g.ins))
-	if g.meta.task != "" && g.meta.task != "detect" {
-		msg += fmt.Sprintf("; its metadata says task %s, and only detect models are decoded", g.meta.task)
+	if g.meta.task != "" && g.meta.task != "detect" && g.meta.task != "pose" {
+		msg += fmt.Sprintf("; its metadata says task %s, and only detect and pose models are decoded", g.meta.task)
 	}
 	return "", "", fmt.Errorf("%s; tried %s: set model.format (and model.detr for a DETR variant) or re-export the model as docs/detect.md describes", msg, strings.Join(tried, "; "))
 }
@@ -311,12 +321,21 @@ func fits(name string, dec decoder, g guessInput, w, h, nc int) (string, error) 
 		if s[1] > end2endMaxQueries {
 			return "", fmt.Errorf("%d rows: too many for end-to-end queries", s[1])
 		}
-		return fmt.Sprintf("one output %s %s: x1,y1,x2,y2,score,class per query (YOLOv10/YOLO26 end-to-end)", o.Name, shapeString(s)), nil
-	case "yolov8":
-		if nc > 0 && s[1] != int64(4+nc) {
-			return "", fmt.Errorf("%d rows, metadata has %d names (4+%d expected)", s[1], nc, nc)
+		r := fmt.Sprintf("one output %s %s: x1,y1,x2,y2,score,class", o.Name, shapeString(s))
+		if g.meta.kpts.n > 0 {
+			r += fmt.Sprintf(", %d keypoints of %d values", g.meta.kpts.n, g.meta.kpts.dim)
 		}
-		return fmt.Sprintf("one output %s %s: cx,cy,w,h then %d class rows per anchor (Ultralytics YOLOv8/v11)", o.Name, shapeString(s), s[1]-4), nil
+		return r + " per query (YOLOv10/YOLO26 end-to-end)", nil
+	case "yolov8":
+		kw := int64(g.meta.kpts.width())
+		if nc > 0 && s[1] != int64(4+nc)+kw {
+			return "", fmt.Errorf("%d rows, metadata has %d names (4+%d+%d keypoint values expected)", s[1], nc, nc, kw)
+		}
+		r := fmt.Sprintf("one output %s %s: cx,cy,w,h then %d class rows per anchor", o.Name, shapeString(s), s[1]-4-kw)
+		if kw > 0 {
+			r += fmt.Sprintf(" then %d keypoints of %d values", g.meta.kpts.n, g.meta.kpts.dim)
+		}
+		return r + " (Ultralytics YOLOv8/v11)", nil
 	case "yolox":
 		if s[1] != int64(grid) {
 			return "", fmt.Errorf("%s anchors, not the %d cells of a %dx%d input at strides 8/16/32", dimWord(s[1]), grid, w, h)
@@ -360,11 +379,17 @@ func yoloGrid(w, h int) int {
 	return n
 }
 
-// bindDecoder makes spec's decoder and binds it to the outputs.
-func bindDecoder(spec *formatSpec, detr DETROptions, outs []ort.InputOutputInfo, w, h int, sizesInput bool) (decoder, error) {
+// bindDecoder makes spec's decoder, gives it what the configuration and
+// metadata say beyond the outputs, and binds it to the outputs.
+func bindDecoder(spec *formatSpec, detr DETROptions, meta modelMeta, outs []ort.InputOutputInfo, w, h int, sizesInput bool) (decoder, error) {
 	dec := spec.newDecoder()
-	if d, ok := dec.(*detrDecoder); ok {
+	switch d := dec.(type) {
+	case *detrDecoder:
 		d.user, d.sizesInput = detr, sizesInput
+	case *yolov8Decoder:
+		d.kpts = meta.kpts
+	case *end2endDecoder:
+		d.kpts = meta.kpts
 	}
 	return dec, dec.bind(outs, w, h)
 }
@@ -501,7 +526,7 @@ func (d *Detector) bindModel(ins, outs []ort.InputOutputInfo) error {
 	for _, o := range outs {
 		d.outNames = append(d.outNames, o.Name)
 	}
-	if d.dec, err = bindDecoder(d.spec, cfg.DETR, outs, d.params.inW, d.params.inH, mi.sizes.Name != ""); err != nil {
+	if d.dec, err = bindDecoder(d.spec, cfg.DETR, meta, outs, d.params.inW, d.params.inH, mi.sizes.Name != ""); err != nil {
 		return fmt.Errorf("infer: model %s does not fit format %s: %v; the model has outputs %s (choose the format that matches the model, or model.format auto)", cfg.Path, cfg.Format, err, outputsString(outs))
 	}
 	if dd, ok := d.dec.(*detrDecoder); ok {

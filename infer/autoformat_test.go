@@ -114,7 +114,7 @@ func TestAutoFormatUnknown(t *testing.T) {
 				"; yolov8 (yolov8 expects", "; yolox (yolox expects", "; yolov5 (yolov5 expects", "; detr (one [N,Q,4+C] output) (detr expects",
 				": set model.format (and model.detr for a DETR variant) or re-export the model as docs/detect.md describes"}},
 		{"segmentation model under auto", Config{Path: segment, Format: FormatAuto},
-			[]string{"its outputs output0 [1,38,2100], output1 [1,32,80,80]", "its metadata says task segment, and only detect models are decoded; tried "}},
+			[]string{"its outputs output0 [1,38,2100], output1 [1,32,80,80]", "its metadata says task segment, and only detect and pose models are decoded; tried "}},
 		{"forced format that does not fit", Config{Path: end2end, Format: "yolov8"},
 			[]string{"infer: model " + end2end + " does not fit format yolov8: yolov8 expects one output [N,4+C,A]", "the model has outputs output0 [1,300,6] (choose the format that matches the model, or model.format auto)"}},
 		{"orig_target_sizes on a YOLO", Config{Path: plant(t, plantSpec{input: []int64{1, 3, 640, 640}, sizes: 7, outs: []plantedOut{{planted: planted{"output0", []int64{300, 6}, make([]float32, 1800)}}}})},
