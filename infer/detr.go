@@ -33,8 +33,8 @@ type DETROptions struct {
 	// Normalize is the input normalisation after scaling to 0..1: "none"
 	// (RT-DETR, D-FINE, DEIM, Ultralytics) or "imagenet" (mean 0.485,
 	// 0.456, 0.406 and std 0.229, 0.224, 0.225: RF-DETR, the original
-	// DETR). Default: imagenet for outputs named dets and labels (RF-DETR),
-	// else none.
+	// DETR). Default: imagenet for outputs named dets and labels (RF-DETR)
+	// and for softmax DETR's 92 or 81 columns, else none.
 	Normalize string `yaml:"normalize"`
 }
 
@@ -182,15 +182,20 @@ func (d *detrDecoder) splitDefaults(o *DETROptions) string {
 	desc := fmt.Sprintf("boxes [N,Q,4] and logits [N,Q,%d]", d.nClasses)
 	switch {
 	case d.nClasses == 92 || d.nClasses == 81:
+		// The original DETR also trains on ImageNet-normalised input.
 		setDefault(&o.Scores, "softmax")
 		setDefault(&o.Background, "last")
+		setDefault(&o.Normalize, "imagenet")
 		desc += ", softmax with a no-object column last (DETR)"
 	case d.nClasses == 91:
 		setDefault(&o.Background, "first")
 		desc += ", COCO category ids with id 0 unused"
 	}
 	if d.imagenet {
-		desc += ", named dets/labels (RF-DETR: ImageNet mean/std input)"
+		// RF-DETR keeps column 0 for the dataset's unused id 0 (COCO's, or
+		// the supercategory of a dataset exported in COCO form).
+		setDefault(&o.Background, "first")
+		desc += ", named dets/labels (RF-DETR: ImageNet mean/std input, column 0 unused)"
 	}
 	return desc
 }

@@ -115,7 +115,7 @@ func TestDETRPlanted(t *testing.T) {
 		{"RF-DETR: dets/labels, 91 COCO ids, id 0 unused", plantSpec{input: image, outs: []plantedOut{
 			out("dets", []int64{300, 4}, detrBoxes(300, false, detrQ1, detrQ2, detrQ3)),
 			out("labels", []int64{300, 91}, detrLogits(300, 91, -10, [3]float32{0, 1, ln(9)}, [3]float32{1, 3, ln(3)}, [3]float32{2, 0, 10})),
-		}}, Config{}, "COCO category ids with id 0 unused, named dets/labels (RF-DETR: ImageNet mean/std input); scores sigmoid, background first",
+		}}, Config{}, "COCO category ids with id 0 unused, named dets/labels (RF-DETR: ImageNet mean/std input, column 0 unused); scores sigmoid, background first",
 			[]want{{"person", 0.9, box1}, {"car", 0.75, box2}}},
 		{"Ultralytics RT-DETR: one [N,Q,4+C], metadata names", plantSpec{input: image, meta: ultralyticsMeta(sixNames, 320), outs: []plantedOut{
 			out("output0", []int64{300, 10}, func() []float32 {
@@ -230,5 +230,31 @@ func TestDETROptionsValidate(t *testing.T) {
 		"infer: model.detr.units \"inches\" is unknown: use normalised, pixels (or leave it empty to infer it from the outputs)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
+	}
+}
+
+// RF-DETR fine-tuned on its own dataset keeps column 0 unused, whatever
+// the class count; the original DETR is ImageNet-normalised.
+func TestDETRVariantDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		outs []ort.InputOutputInfo
+		want DETROptions
+	}{
+		{[]ort.InputOutputInfo{{Name: "dets", Dimensions: ort.NewShape(1, 300, 4)}, {Name: "labels", Dimensions: ort.NewShape(1, 300, 4)}},
+			DETROptions{Scores: "sigmoid", Background: "first", Boxes: "cxcywh", Units: "normalised", Normalize: "imagenet"}},
+		{[]ort.InputOutputInfo{{Name: "dets", Dimensions: ort.NewShape(1, 300, 4)}, {Name: "labels", Dimensions: ort.NewShape(1, 300, 6)}},
+			DETROptions{Scores: "sigmoid", Background: "first", Boxes: "cxcywh", Units: "normalised", Normalize: "imagenet"}},
+		{[]ort.InputOutputInfo{{Name: "logits", Dimensions: ort.NewShape(-1, 100, 92)}, {Name: "pred_boxes", Dimensions: ort.NewShape(-1, 100, 4)}},
+			DETROptions{Scores: "softmax", Background: "last", Boxes: "cxcywh", Units: "normalised", Normalize: "imagenet"}},
+		{[]ort.InputOutputInfo{{Name: "logits", Dimensions: ort.NewShape(-1, 300, 80)}, {Name: "pred_boxes", Dimensions: ort.NewShape(-1, 300, 4)}},
+			DETROptions{Scores: "sigmoid", Background: "none", Boxes: "cxcywh", Units: "normalised", Normalize: "none"}},
+	} {
+		d := &detrDecoder{}
+		if err := d.bind(tc.outs, 640, 640); err != nil {
+			t.Fatal(err)
+		}
+		if d.opts != tc.want {
+			t.Errorf("%s %v: %+v, want %+v", tc.outs[1].Name, tc.outs[1].Dimensions, d.opts, tc.want)
+		}
 	}
 }
