@@ -12,12 +12,15 @@ import (
 type Config struct {
 	// Path is the ONNX model file.
 	Path string `yaml:"path"`
-	// Format names the model's output convention: ssd, yolov8 (also v11),
-	// yolov5, yolox or blazeface.
+	// Format names the model's output convention: auto (or "": detect it
+	// from the model's metadata and outputs), ssd, yolov8 (also v11),
+	// yolov5, yolox, yolo-end2end (YOLOv10, YOLO26), detr (RT-DETR,
+	// RF-DETR, D-FINE, DEIM) or blazeface.
 	Format string `yaml:"format"`
 	// Labels is "coco" (the format's COCO list: 80 classes for YOLO, the
-	// 90-id map for SSD), "" (the format's default) or a file with one label
-	// per line, line i naming class index i.
+	// 90-id map for SSD), "" (the model's metadata names, else the format's
+	// default) or a file with one label per line, line i naming class
+	// index i.
 	Labels string `yaml:"labels"`
 	// Library is the ONNX Runtime shared library. "" tries $ORT_LIB, then
 	// third_party/lib/libonnxruntime.so under the module root or next to the
@@ -46,6 +49,11 @@ type Config struct {
 	// Resize is "letterbox" (keep aspect ratio, pad) or "stretch"; "" uses
 	// the format's default.
 	Resize string `yaml:"resize"`
+	// NMS runs non-maximum suppression on the NMS-free formats too
+	// (yolo-end2end, detr); the others always run it.
+	NMS bool `yaml:"nms"`
+	// DETR settles what a detr model's outputs leave open.
+	DETR DETROptions `yaml:"detr"`
 }
 
 // Defaults used when the corresponding Config field is zero.
@@ -53,6 +61,12 @@ const (
 	DefaultConfidence = 0.5
 	DefaultIoU        = 0.45
 )
+
+// DefaultConfig returns what a model section starts from before its YAML
+// is decoded: format auto, the CPU provider and the default thresholds.
+func DefaultConfig() Config {
+	return Config{Format: FormatAuto, Providers: []string{"cpu"}, Confidence: DefaultConfidence, IoU: DefaultIoU}
+}
 
 // Known execution providers, in the order a typical edge box prefers them.
 var knownProviders = []string{"tensorrt", "cuda", "openvino", "coreml", "cpu"}
@@ -64,8 +78,11 @@ func (c *Config) Validate() error {
 	if c.Path == "" {
 		bad("model.path is empty: give the ONNX model file")
 	}
-	if _, ok := formats[c.Format]; !ok {
-		bad("model.format %q is unknown: use one of %s", c.Format, strings.Join(formatNames(), ", "))
+	if _, ok := formats[c.Format]; !ok && c.Format != "" && c.Format != FormatAuto {
+		bad("model.format %q is unknown: use one of %s", c.Format, strings.Join(Formats(), ", "))
+	}
+	if err := c.DETR.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, p := range c.Providers {
 		if !slices.Contains(knownProviders, p) {

@@ -155,19 +155,48 @@ func (d *ssdDecoder) decode(outs []tensorView, b int, p *decodeParams, dst []can
 }
 
 // yolov8Decoder reads Ultralytics YOLOv8/v11 exports: [N,4+C,A], rows
-// cx,cy,w,h in input pixels then C class scores; no objectness.
-type yolov8Decoder struct{ nClasses int }
+// cx,cy,w,h in input pixels then C class scores; no objectness. Pose
+// exports (metadata task pose, kpt_shape [K,D]) append K keypoints of D
+// values (x, y in input pixels, then visibility when D is 3).
+type yolov8Decoder struct {
+	nClasses int
+	kpts     keypointLayout
+}
+
+// keypointLayout is the keypoint block of a pose export's rows.
+type keypointLayout struct {
+	// n keypoints of dim values each (2: x,y; 3: x,y,visibility).
+	n, dim int
+}
+
+// width is the number of values the keypoints take per row.
+func (k keypointLayout) width() int { return k.n * k.dim }
+
+// read returns the n keypoints whose values start at at(0), at(1), ...
+func (k keypointLayout) read(at func(j int) float32) []geom.Point {
+	if k.n == 0 {
+		return nil
+	}
+	out := make([]geom.Point, k.n)
+	for i := range out {
+		out[i] = geom.Point{X: float64(at(i * k.dim)), Y: float64(at(i*k.dim + 1))}
+	}
+	return out
+}
 
 func (d *yolov8Decoder) bind(outs []ort.InputOutputInfo, _, _ int) error {
-	const want = "yolov8 expects one output [N,4+C,A] (e.g. [1,84,8400]) with 4+C < A"
+	want := "yolov8 expects one output [N,4+C,A] (e.g. [1,84,8400]) with 4+C < A"
+	if d.kpts.n > 0 {
+		want = fmt.Sprintf("yolov8 pose expects one output [N,4+C+%d,A] (%d keypoints of %d values) with 4+C+%d < A", d.kpts.width(), d.kpts.n, d.kpts.dim, d.kpts.width())
+	}
 	if len(outs) != 1 || len(outs[0].Dimensions) != 3 {
 		return fmt.Errorf("%s", want)
 	}
 	s := outs[0].Dimensions
-	if s[1] < 5 || (s[2] > 0 && s[1] >= s[2]) {
+	if s[1] < int64(5+d.kpts.width()) || (s[2] > 0 && s[1] >= s[2]) {
 		return fmt.Errorf("%s", want)
 	}
-	d.nClasses = int(s[1] - 4)
+	d.nClasses = int(s[1]) - 4 - d.kpts.width()
 	return nil
 }
 
@@ -177,12 +206,14 @@ func (d *yolov8Decoder) decode(outs []tensorView, b int, p *decodeParams, dst []
 	o := outs[0]
 	rows, a := int(o.shape[1]), int(o.shape[2])
 	data := o.data[b*rows*a : (b+1)*rows*a]
+	nc := rows - 4 - d.kpts.width()
 	for i := range a {
-		cls, s := argmax(data, 4*a+i, a, rows-4)
+		cls, s := argmax(data, 4*a+i, a, nc)
 		if s < p.conf || !p.wanted(cls) {
 			continue
 		}
-		dst = append(dst, candidate{box: cxcywh(data[i], data[a+i], data[2*a+i], data[3*a+i]), class: cls, score: s})
+		kps := d.kpts.read(func(j int) float32 { return data[(4+nc+j)*a+i] })
+		dst = append(dst, candidate{box: cxcywh(data[i], data[a+i], data[2*a+i], data[3*a+i]), class: cls, score: s, kps: kps})
 	}
 	return dst
 }

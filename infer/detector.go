@@ -2,8 +2,10 @@
 // with the first execution provider that works, preprocesses frames
 // (resize or letterbox, colour order, value range, layout), runs batches in
 // one call and decodes each model format's outputs (SSD, YOLOv8/v11,
-// YOLOv5, YOLOX, BlazeFace) into Detections in source pixels, with
-// class-aware non-maximum suppression.
+// YOLOv5, YOLOX, BlazeFace, and the NMS-free YOLOv10/YOLO26 end-to-end and
+// DETR family) into Detections in source pixels, with class-aware
+// non-maximum suppression where the format needs it. The format can be
+// detected from the model's metadata and outputs (model.format auto).
 package infer
 
 import (
@@ -30,13 +32,16 @@ type Detector struct {
 	cfg      Config
 	spec     *formatSpec
 	dec      decoder
+	reason   string // why this format (auto-detection or model.format)
 	log      *slog.Logger
 	provider string
 	labels   []string
 	params   decodeParams
 	layout   layout
 	resize   string
-	inName   string
+	inNames  []string
+	// sizes is the orig_target_sizes input of DETR exports ("" Name: none).
+	sizes    ort.InputOutputInfo
 	outNames []string
 	// modelBatch is the model's fixed batch size, or 0 when dynamic.
 	modelBatch int
@@ -56,6 +61,10 @@ type Detector struct {
 // runBuffers are the tensors of one batch size, reused across Runs.
 type runBuffers struct {
 	input *ort.Tensor[float32]
+	// sizes feeds Detector.sizes; nil when the model has no such input.
+	sizes ort.Value
+	// scratch holds int64 outputs converted to float32, per output.
+	scratch [][]float32
 	// outputs start nil; ONNX Runtime allocates them on the first Run
 	// (their shapes may depend on the input) and later Runs write into them.
 	outputs []ort.Value
@@ -63,8 +72,9 @@ type runBuffers struct {
 }
 
 // Open loads cfg.Path with ONNX Runtime and checks that the model's inputs
-// and outputs fit cfg.Format. log receives the provider choice and fallbacks;
-// nil means slog.Default().
+// and outputs fit cfg.Format, detecting the format first when it is auto
+// or empty. log receives the provider choice and fallbacks; nil means
+// slog.Default().
 func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 	if log == nil {
 		log = slog.Default()
@@ -82,23 +92,11 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("infer: model %s is not a readable ONNX model (%v): re-export or re-import it", cfg.Path, err)
 	}
-	d := &Detector{cfg: cfg, spec: formats[cfg.Format], log: log, runs: map[int]*runBuffers{}}
-	d.dec = d.spec.newDecoder()
-	if err := d.bindInput(ins); err != nil {
+	d := &Detector{cfg: cfg, log: log, runs: map[int]*runBuffers{}}
+	if err := d.bindModel(ins, outs); err != nil { // autoformat.go
 		return nil, err
 	}
-	for _, o := range outs {
-		if o.OrtValueType != ort.ONNXTypeTensor || o.DataType != ort.TensorElementDataTypeFloat {
-			return nil, fmt.Errorf("infer: model %s output %s is %v %v: float32 tensors expected", cfg.Path, o.Name, o.OrtValueType, o.DataType)
-		}
-		d.outNames = append(d.outNames, o.Name)
-	}
-	if err := d.dec.bind(outs, d.params.inW, d.params.inH); err != nil {
-		return nil, fmt.Errorf("infer: model %s does not fit format %s: %v; the model has %s (choose the format that matches the model)", cfg.Path, cfg.Format, err, outputsString(outs))
-	}
-	if d.labels, err = loadLabels(d.spec, cfg.Labels); err != nil {
-		return nil, err
-	}
+	cfg = d.cfg // with the detected format
 	if n := d.dec.classes(); n > 0 && n != len(d.labels) {
 		log.Warn("model class count differs from its label list; extra classes are named \"class N\"", "model", cfg.Path, "classes", n, "labels", len(d.labels))
 	}
@@ -110,7 +108,7 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 	if d.resize == "" {
 		d.resize = d.spec.resize
 	}
-	d.sess, d.provider, err = newSession(&d.cfg, d.inName, d.outNames, log)
+	d.sess, d.provider, err = newSession(&d.cfg, d.inNames, d.outNames, log)
 	if err != nil {
 		return nil, err
 	}
@@ -120,46 +118,9 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 	}
 	d.pre.init()
 	d.imgPool = d.NewInputPool()
-	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "provider", d.provider,
+	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "reason", d.reason, "provider", d.provider,
 		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch)
 	return d, nil
-}
-
-// bindInput reads the single float image input: its layout, size and batch.
-func (d *Detector) bindInput(ins []ort.InputOutputInfo) error {
-	want := "one float32 image input [N,H,W,3] or [N,3,H,W]"
-	if len(ins) != 1 || len(ins[0].Dimensions) != 4 || ins[0].DataType != ort.TensorElementDataTypeFloat {
-		parts := make([]string, len(ins))
-		for i, in := range ins {
-			parts[i] = fmt.Sprintf("%s %s %v", in.Name, shapeString(in.Dimensions), in.DataType)
-		}
-		return fmt.Errorf("infer: model %s: expected %s, found %s", d.cfg.Path, want, strings.Join(parts, ", "))
-	}
-	in := ins[0]
-	s := in.Dimensions
-	d.inName = in.Name
-	d.layout = d.spec.layout
-	switch {
-	case s[3] == 3 && s[1] != 3:
-		d.layout = layoutNHWC
-	case s[1] == 3 && s[3] != 3:
-		d.layout = layoutNCHW
-	}
-	h, w := s[1], s[2]
-	if d.layout == layoutNCHW {
-		h, w = s[2], s[3]
-	}
-	d.params.inW, d.params.inH = d.spec.size, d.spec.size
-	if w > 0 {
-		d.params.inW = int(w)
-	}
-	if h > 0 {
-		d.params.inH = int(h)
-	}
-	if s[0] > 0 {
-		d.modelBatch = int(s[0])
-	}
-	return nil
 }
 
 // bindClasses turns Config.Classes into a class mask.
@@ -189,8 +150,12 @@ func (d *Detector) InputSize() (w, h int) { return d.params.inW, d.params.inH }
 // Provider returns the execution provider in use (e.g. "cpu").
 func (d *Detector) Provider() string { return d.provider }
 
-// Format returns the model format name.
+// Format returns the model format name (the detected one under auto).
 func (d *Detector) Format() string { return d.cfg.Format }
+
+// FormatReason says why the format applies: what auto-detection
+// recognised, or that model.format chose it.
+func (d *Detector) FormatReason() string { return d.reason }
 
 // Labels returns the label list; Detection.ClassID indexes it.
 func (d *Detector) Labels() []string { return d.labels }
@@ -254,8 +219,12 @@ func (d *Detector) run(ctx context.Context, part []*Input, out [][]Detection) er
 		copy(data[i*size:(i+1)*size], in.Data)
 	}
 	clear(data[len(part)*size:]) // padding of a short chunk
+	ins := []ort.Value{rb.input}
+	if rb.sizes != nil {
+		ins = append(ins, rb.sizes)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = d.runOpts.Terminate() })
-	err = d.sess.RunWithOptions([]ort.Value{rb.input}, rb.outputs, d.runOpts)
+	err = d.sess.RunWithOptions(ins, rb.outputs, d.runOpts)
 	if !stop() {
 		// The terminate flag stays set until cleared; clear it for the next Run.
 		_ = d.runOpts.UnsetTerminate()
@@ -267,18 +236,16 @@ func (d *Detector) run(ctx context.Context, part []*Input, out [][]Detection) er
 		return fmt.Errorf("infer: model %s: run batch of %d: %w", d.cfg.Path, n, err)
 	}
 	for i, o := range rb.outputs {
-		t, ok := o.(*ort.Tensor[float32])
-		if !ok {
-			return fmt.Errorf("infer: model %s output %s is not float32", d.cfg.Path, d.outNames[i])
+		if rb.views[i], rb.scratch[i], err = viewOf(o, rb.scratch[i]); err != nil {
+			return fmt.Errorf("infer: model %s output %s %v", d.cfg.Path, d.outNames[i], err)
 		}
-		rb.views[i] = tensorView{data: t.GetData(), shape: t.GetShape()}
 		if len(rb.views[i].shape) == 0 || rb.views[i].shape[0] != int64(n) {
 			return fmt.Errorf("infer: model %s output %s has shape %v for a batch of %d", d.cfg.Path, d.outNames[i], rb.views[i].shape, n)
 		}
 	}
 	for i, in := range part {
 		d.cands = d.dec.decode(rb.views, i, &d.params, d.cands[:0])
-		kept := nms(d.cands, d.cfg.iou())
+		kept := d.suppress(d.cands) // end2end.go
 		dets := make([]Detection, 0, len(kept))
 		for _, c := range kept {
 			det := Detection{
@@ -316,7 +283,13 @@ func (d *Detector) buffers(n int) (*runBuffers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("infer: model %s: input tensor %v: %w", d.cfg.Path, shape, err)
 	}
-	rb := &runBuffers{input: t, outputs: make([]ort.Value, len(d.outNames)), views: make([]tensorView, len(d.outNames))}
+	rb := &runBuffers{input: t, outputs: make([]ort.Value, len(d.outNames)), views: make([]tensorView, len(d.outNames)), scratch: make([][]float32, len(d.outNames))}
+	if d.sizes.Name != "" {
+		if rb.sizes, err = sizesTensor(d.sizes, n, d.params.inW, d.params.inH); err != nil {
+			_ = t.Destroy()
+			return nil, fmt.Errorf("infer: model %s: input %s: %w", d.cfg.Path, d.sizes.Name, err)
+		}
+	}
 	d.runs[n] = rb
 	return rb, nil
 }
@@ -349,6 +322,9 @@ func (d *Detector) Close() error {
 	var errs []error
 	for _, rb := range d.runs {
 		errs = append(errs, rb.input.Destroy())
+		if rb.sizes != nil {
+			errs = append(errs, rb.sizes.Destroy())
+		}
 		for _, o := range rb.outputs {
 			if o != nil {
 				errs = append(errs, o.Destroy())

@@ -97,7 +97,7 @@ func TestOpenErrors(t *testing.T) {
 		{"corrupt", Config{Path: corrupt, Format: "blazeface"},
 			[]string{"infer: model " + corrupt + " is not a readable ONNX model"}},
 		{"wrong format", Config{Path: blazefacePath, Format: "yolov8"},
-			[]string{"does not fit format yolov8: yolov8 expects one output [N,4+C,A]", "the model has Identity:0 [1,512,1], Identity_1:0 [1,384,1], Identity_2:0 [1,512,16], Identity_3:0 [1,384,16]"}},
+			[]string{"does not fit format yolov8: yolov8 expects one output [N,4+C,A]", "the model has outputs Identity:0 [1,512,1], Identity_1:0 [1,384,1], Identity_2:0 [1,512,16], Identity_3:0 [1,384,16]"}},
 		{"wrong format ssd", Config{Path: blazefacePath, Format: "ssd"},
 			[]string{"does not fit format ssd: ssd expects two outputs"}},
 		{"unknown class", Config{Path: blazefacePath, Format: "blazeface", Classes: []string{"person"}},
@@ -133,11 +133,11 @@ func TestOpenErrors(t *testing.T) {
 func TestSSDWrongFormat(t *testing.T) {
 	requireRuntime(t)
 	requireSSD(t)
-	for _, format := range []string{"yolov8", "yolov5", "yolox", "blazeface"} {
+	for _, format := range []string{"yolov8", "yolov5", "yolox", "blazeface", "yolo-end2end", "detr"} {
 		_, err := Open(Config{Path: ssdPath, Format: format}, quietLog)
 		want := "infer: model " + ssdPath + " does not fit format " + format + ": " + format + " expects "
 		if err == nil || !strings.HasPrefix(err.Error(), want) ||
-			!strings.HasSuffix(err.Error(), "; the model has scores [?,1917,90], boxes [?,1917,1,4] (choose the format that matches the model)") {
+			!strings.HasSuffix(err.Error(), "; the model has outputs scores [?,1917,90], boxes [?,1917,1,4] (choose the format that matches the model, or model.format auto)") {
 			t.Errorf("%s: err = %v", format, err)
 		}
 	}
@@ -205,7 +205,7 @@ func TestConfigValidate(t *testing.T) {
 		{"everything wrong", Config{Format: "yolo", Providers: []string{"gpu"}, Threads: -1, InterOpThreads: -2,
 			Confidence: 1.5, IoU: -0.1, Batch: -1, Resize: "crop"},
 			"infer: model.path is empty: give the ONNX model file\n" +
-				"infer: model.format \"yolo\" is unknown: use one of blazeface, ssd, yolov5, yolov8, yolox\n" +
+				"infer: model.format \"yolo\" is unknown: use one of auto, blazeface, detr, ssd, yolo-end2end, yolov5, yolov8, yolox\n" +
 				"infer: model.providers: \"gpu\" is unknown: use any of tensorrt, cuda, openvino, coreml, cpu\n" +
 				"infer: model.threads must be >= 0, got -1\n" +
 				"infer: model.inter_op_threads must be >= 0, got -2\n" +

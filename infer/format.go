@@ -51,7 +51,20 @@ type formatSpec struct {
 	labels, coco []string
 	// newDecoder builds the format's output decoder.
 	newDecoder func() decoder
+	// nmsFree formats emit one box per object; NMS runs only when
+	// Config.NMS asks for it.
+	nmsFree bool
+	// mean and std, when std is set, normalise each channel (RGB order)
+	// after scale and shift: (v - mean) / std.
+	mean, std [3]float32
 }
+
+// imagenetMean and imagenetStd are the per-channel statistics ImageNet
+// backbones are trained with (RF-DETR and the original DETR use them).
+var (
+	imagenetMean = [3]float32{0.485, 0.456, 0.406}
+	imagenetStd  = [3]float32{0.229, 0.224, 0.225}
+)
 
 var formats = map[string]*formatSpec{
 	"ssd": {
@@ -78,6 +91,21 @@ var formats = map[string]*formatSpec{
 		labels: COCO80, coco: COCO80,
 		newDecoder: func() decoder { return &yoloxDecoder{} },
 	},
+	"yolo-end2end": {
+		name: "yolo-end2end", layout: layoutNCHW, scale: 1.0 / 255, shift: 0,
+		resize: ResizeLetterbox, padValue: 114, size: 640,
+		labels: COCO80, coco: COCO80, nmsFree: true,
+		newDecoder: func() decoder { return &end2endDecoder{} },
+	},
+	// detr: RT-DETR, D-FINE and DEIM train and export on a plain stretch
+	// to a square input scaled to 0..1; RF-DETR adds ImageNet mean/std
+	// (see DETROptions.Normalize).
+	"detr": {
+		name: "detr", layout: layoutNCHW, scale: 1.0 / 255, shift: 0,
+		resize: ResizeStretch, padValue: 114, size: 640,
+		labels: COCO80, coco: COCO80, nmsFree: true,
+		newDecoder: func() decoder { return &detrDecoder{} },
+	},
 	"blazeface": {
 		name: "blazeface", layout: layoutNHWC, scale: 2.0 / 255, shift: -1,
 		resize: ResizeLetterbox, padValue: 0, size: 128,
@@ -86,7 +114,7 @@ var formats = map[string]*formatSpec{
 	},
 }
 
-// Formats lists the model formats Open understands.
-func Formats() []string { return formatNames() }
+// Formats lists the model formats Open understands, auto first.
+func Formats() []string { return append([]string{FormatAuto}, formatNames()...) }
 
 func formatNames() []string { return slices.Sorted(maps.Keys(formats)) }

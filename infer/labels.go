@@ -28,6 +28,10 @@ var COCO80 = []string{
 // COCO never used are "N/A".
 var COCO90 = coco90()
 
+// COCO91 is COCO90 indexed by category id itself: index 0 is the unused
+// id 0, as in DETR-family heads with 91 (or 91 + no-object) columns.
+var COCO91 = append([]string{"N/A"}, COCO90...)
+
 // coco90 lays COCO80 out by category id; the 10 unused ids become "N/A".
 func coco90() []string {
 	unused := map[int]bool{12: true, 26: true, 29: true, 30: true, 45: true, 66: true, 68: true, 69: true, 71: true, 83: true}

@@ -98,14 +98,14 @@ func initRuntime(lib string, log *slog.Logger) (string, error) {
 
 // newSession opens path with the first execution provider in providers that
 // works, and returns the session and the provider's name.
-func newSession(cfg *Config, in string, outs []string, log *slog.Logger) (*ort.DynamicAdvancedSession, string, error) {
+func newSession(cfg *Config, ins, outs []string, log *slog.Logger) (*ort.DynamicAdvancedSession, string, error) {
 	providers := cfg.Providers
 	if len(providers) == 0 {
 		providers = []string{"cpu"}
 	}
 	var errs []string
 	for _, p := range providers {
-		s, err := trySession(cfg, p, in, outs)
+		s, err := trySession(cfg, p, ins, outs)
 		if err == nil {
 			return s, p, nil
 		}
@@ -115,7 +115,7 @@ func newSession(cfg *Config, in string, outs []string, log *slog.Logger) (*ort.D
 	return nil, "", fmt.Errorf("infer: model %s: no execution provider worked (%s): add cpu to model.providers", cfg.Path, strings.Join(errs, "; "))
 }
 
-func trySession(cfg *Config, provider, in string, outs []string) (*ort.DynamicAdvancedSession, error) {
+func trySession(cfg *Config, provider string, ins, outs []string) (*ort.DynamicAdvancedSession, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func trySession(cfg *Config, provider, in string, outs []string) (*ort.DynamicAd
 	if err := appendProvider(opts, provider); err != nil {
 		return nil, err
 	}
-	return ort.NewDynamicAdvancedSession(cfg.Path, []string{in}, outs, opts)
+	return ort.NewDynamicAdvancedSession(cfg.Path, ins, outs, opts)
 }
 
 // appendProvider adds a non-CPU provider; the CPU build of ONNX Runtime

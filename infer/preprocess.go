@@ -87,6 +87,14 @@ func (d *Detector) Preprocess(img gocv.Mat, dst *Input) error {
 	if err != nil {
 		return fmt.Errorf("infer: preprocess: %w", err)
 	}
+	if sp := d.spec; sp.std[0] != 0 {
+		// Per-channel mean/std (RGB order), in the scratch Mat.
+		for i := 0; i+2 < len(px); i += 3 {
+			for c := range 3 {
+				px[i+c] = (px[i+c] - sp.mean[c]) / sp.std[c]
+			}
+		}
+	}
 	if d.layout == layoutNHWC {
 		copy(dst.Data, px)
 	} else {

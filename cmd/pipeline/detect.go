@@ -39,7 +39,7 @@ func cmdDetect(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	fs.StringVar(&o.cfg.Path, "model", "models/ssd_mobilenet_v2_coco.onnx", "ONNX model file")
-	fs.StringVar(&o.cfg.Format, "format", "ssd", "model format: "+strings.Join(infer.Formats(), ", "))
+	fs.StringVar(&o.cfg.Format, "format", infer.FormatAuto, "model format: "+strings.Join(infer.Formats(), ", "))
 	fs.StringVar(&o.cfg.Labels, "labels", "", `"coco", a labels file (one per line), or empty for the format's default`)
 	fs.StringVar(&o.cfg.Library, "library", "", "ONNX Runtime shared library (default: $ORT_LIB, then third_party/lib)")
 	fs.StringVar(&providers, "providers", "cpu", "execution providers to try in order, comma-separated")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/infer/onnxgraph"
 	"github.com/osprey-vision/osprey/infer/tfjs"
 )
@@ -87,7 +88,7 @@ func cmdModelImport(ctx context.Context, args []string) int {
 }
 
 // cmdModelInspect prints a model's inputs, outputs, opset, parameter count
-// and operator histogram.
+// and operator histogram, then the format auto-detection picks and why.
 func cmdModelInspect(ctx context.Context, args []string) int {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintln(os.Stderr, "usage: pipeline model inspect <file.onnx>")
@@ -99,6 +100,7 @@ func cmdModelInspect(ctx context.Context, args []string) int {
 		return 1
 	}
 	printSummary(os.Stdout, args[0], m)
+	printFormat(os.Stdout, args[0], m)
 	return 0
 }
 
@@ -134,6 +136,19 @@ func printSummary(w io.Writer, path string, m *onnxModel) {
 	fmt.Fprintf(w, "nodes   %d\n", len(g.Node))
 	for _, op := range ops {
 		fmt.Fprintf(w, "  %-20s %d\n", op, hist[op])
+	}
+}
+
+// printFormat prints the format model.format auto would choose and why.
+func printFormat(w io.Writer, path string, m *onnxModel) {
+	fi := infer.InspectModel(path, m, infer.DETROptions{})
+	if fi.Err != nil {
+		fmt.Fprintf(w, "format  none detected: %v\n", fi.Err)
+		return
+	}
+	fmt.Fprintf(w, "format  %s\nreason  %s\n", fi.Format, fi.Reason)
+	if fi.Labels != nil {
+		fmt.Fprintf(w, "labels  %d from metadata: %s\n", len(fi.Labels), strings.Join(fi.Labels[:min(5, len(fi.Labels))], ", "))
 	}
 }
 

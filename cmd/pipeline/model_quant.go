@@ -26,7 +26,7 @@ func cmdModelQuantize(ctx context.Context, args []string) int {
 	var method, exclude string
 	fs.StringVar(&cfg.Model, "model", "", "FP32 ONNX model to quantise")
 	fs.StringVar(&cfg.Out, "out", "", "where to write the INT8 model")
-	fs.StringVar(&cfg.Format, "format", "ssd", "model format (its preprocessing prepares calibration frames)")
+	fs.StringVar(&cfg.Format, "format", "auto", "model format (its preprocessing prepares calibration frames)")
 	fs.StringVar(&cfg.Calib, "calib", "", "video file or image folder to calibrate on")
 	fs.IntVar(&cfg.Frames, "frames", 64, "calibration frames to use (from the start)")
 	fs.StringVar(&method, "method", "percentile", "activation range calibration: minmax, percentile or entropy")
@@ -100,7 +100,7 @@ func cmdModelEval(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Ref, "ref", "", "FP32 parent model")
 	fs.StringVar(&cfg.Model, "model", "", "variant model")
 	fs.StringVar(&cfg.Frames, "frames", "", "video file or image folder")
-	fs.StringVar(&cfg.Format, "format", "ssd", "model format")
+	fs.StringVar(&cfg.Format, "format", "auto", "model format")
 	fs.IntVar(&cfg.Skip, "skip", 64, "frames to skip first (those used for calibration)")
 	fs.IntVar(&cfg.N, "n", 100, "frames to evaluate")
 	fs.Float64Var(&conf, "confidence", 0.5, "detection threshold")
