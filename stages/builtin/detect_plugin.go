@@ -26,7 +26,8 @@ type DetectConfig struct {
 type ModelConfig struct {
 	// Path is the ONNX model file (relative paths: see stages.Env.Resolve).
 	Path string `yaml:"path"`
-	// Format is the model's output convention (infer.FormatNames).
+	// Format is the model's output convention (infer.Formats); auto, the
+	// default, reads it from the model's metadata and outputs.
 	Format string `yaml:"format"`
 	// Labels is "coco", "" (the format's default) or a labels file.
 	Labels string `yaml:"labels"`
@@ -74,7 +75,7 @@ const (
 // DetectDefaults returns the detect stage's configuration with every default set.
 func DetectDefaults() DetectConfig {
 	return DetectConfig{
-		Model:  ModelConfig{Providers: []string{"cpu"}},
+		Model:  ModelConfig{Format: infer.FormatAuto, Providers: []string{"cpu"}},
 		Detect: DetectOptions{Confidence: infer.DefaultConfidence, IoU: infer.DefaultIoU, Every: 1, Batch: 1, BatchTimeout: 5 * time.Millisecond, Workers: 1},
 	}
 }
@@ -112,8 +113,8 @@ func (c *DetectConfig) Validate(env stages.Env) error {
 			bad("model.path", "%s is a directory, not an ONNX model file", path)
 		}
 	}
-	if !slices.Contains(infer.FormatNames(), m.Format) {
-		bad("model.format", "%q is unknown: use one of %s", m.Format, strings.Join(infer.FormatNames(), ", "))
+	if m.Format != "" && !slices.Contains(infer.Formats(), m.Format) {
+		bad("model.format", "%q is unknown: use one of %s", m.Format, strings.Join(infer.Formats(), ", "))
 	}
 	for i, p := range m.Providers {
 		if !slices.Contains(infer.Providers(), p) {
