@@ -208,7 +208,8 @@ func Combine(rs ...Result) Result {
 		ca.AssA /= w
 		ca.AssRe /= w
 		ca.AssPr /= w
-		ca.LocA /= w
+		// As TrackEval: a threshold no pair reaches has LocA 1, not 0.
+		ca.LocA = math.Max(1e-10, ca.LocA) / math.Max(1e-10, float64(ca.TP))
 	}
 	c.finish(iouSum)
 	c.summariseHOTA()

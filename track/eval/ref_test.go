@@ -97,6 +97,9 @@ func TestHOTALimits(t *testing.T) {
 		t.Errorf("swap: HOTA %v DetA %v AssA %v, want sqrt(1/2), 1, 1/2", swap.HOTA, swap.DetA, swap.AssA)
 	}
 	// Combine of one result is that result.
+	if c := Combine(r); !near(c.LocA, r.LocA) || !near(c.HOTA, r.HOTA) {
+		t.Errorf("Combine(one) LocA %v HOTA %v, want %v %v", c.LocA, c.HOTA, r.LocA, r.HOTA)
+	}
 	if c := Combine(swap); !near(c.HOTA, swap.HOTA) || !near(c.MOTA, swap.MOTA) || !near(c.IDF1, swap.IDF1) || !near(c.MOTP, swap.MOTP) {
 		t.Errorf("Combine(one) = %v, want %v", c, swap)
 	}
