@@ -302,10 +302,22 @@ func benchScene(n int) (func(i int) []Detection, time.Duration) {
 // BenchmarkUpdate measures one inferred frame at steady state (all tracks
 // confirmed and matched). Goal: under 1 ms per frame at 100 objects.
 func BenchmarkUpdate(b *testing.B) {
+	configs := []struct {
+		name string
+		cfg  Config
+	}{{"default", DefaultConfig()}, {"synthetic", SyntheticConfig()}}
 	for _, n := range []int{10, 100, 500} {
-		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+		for _, c := range configs {
+			benchUpdate(b, n, c.name, c.cfg)
+		}
+	}
+}
+
+func benchUpdate(b *testing.B, n int, name string, cfg Config) {
+	{
+		b.Run(fmt.Sprintf("objects=%d/config=%s", n, name), func(b *testing.B) {
 			gen, dt := benchScene(n)
-			tr := New(DefaultConfig())
+			tr := New(cfg)
 			f := 0
 			for ; f < 10; f++ {
 				tr.Update(gen(f), t0.Add(time.Duration(f)*dt), true)
