@@ -28,8 +28,10 @@ type Track struct {
 	ID      uint64
 	ClassID int
 	Label   string
-	// Box is the current estimate, in frame pixels: the matched detection's box,
-	// or the motion model's prediction when the object was not detected this frame.
+	// Box is the current estimate, in frame pixels: on a matched frame the
+	// Kalman estimate after folding in the detection (or the detection
+	// itself with the tracker's box: detection), otherwise the motion
+	// model's prediction.
 	Box   geom.Rect
 	Score float64
 	// Matched is true when a detection was associated on this frame.

@@ -27,6 +27,14 @@ type Config struct {
 	// LowMatchIoU is the least IoU for a low-score detection (stricter: low
 	// scores are often background).
 	LowMatchIoU float64 `yaml:"low_match_iou"`
+	// LostMatchIoU is the least IoU, in any pass, for a track that missed
+	// its last inferred frame(s) and whose prediction has since moved more
+	// than LostDrift box widths from where it was last seen: a prediction
+	// that coasted that far uncorrected lands on neighbours (moving cameras,
+	// turning people). 0: no stricter bound.
+	LostMatchIoU float64 `yaml:"lost_match_iou"`
+	// LostDrift is that distance, in widths of the last observed box.
+	LostDrift float64 `yaml:"lost_drift"`
 	// TentativeMatchIoU is the least IoU to extend a tentative track.
 	TentativeMatchIoU float64 `yaml:"tentative_match_iou"`
 	// MinHits is how many matched detections confirm a track (1: at once).
@@ -44,11 +52,71 @@ type Config struct {
 	// MeasurementNoise is the detector's box noise: standard deviation as a
 	// fraction of the box size.
 	MeasurementNoise float64 `yaml:"measurement_noise"`
+	// ConfirmScore confirms a new track at once, whatever MinHits says, when
+	// the detection that starts it scores at least this much (0: never).
+	// A confident detector rarely produces a false positive that high, and
+	// waiting for MinHits costs every new object its first frames.
+	ConfirmScore float64 `yaml:"confirm_score"`
+	// ScoreQuantile makes HighScore and NewTrackScore adaptive: each is
+	// raised to this quantile of the scores the stream's detector has given
+	// so far (once it has given 50), so a detector that scores almost
+	// everything above 0.9 gets stricter thresholds than one whose people
+	// score 0.3 to 0.9 (0: fixed thresholds).
+	ScoreQuantile float64 `yaml:"score_quantile"`
+	// RecoverIoU enables a recovery pass after the first two: tracks still
+	// unmatched are tried against the high-score detections left, by the
+	// IoU of their last observed box (at least this much) instead of their
+	// prediction (0: off).
+	RecoverIoU float64 `yaml:"recover_iou"`
+	// Reupdate re-runs a track's filter through interpolated observations
+	// when it is found again after missed frames, so its velocity is not
+	// the one it coasted on.
+	Reupdate bool `yaml:"reupdate"`
+	// Box is what a matched track reports as its box: BoxFiltered (the
+	// Kalman estimate after folding in the detection, steadier than the
+	// detector's box) or BoxDetection (the matched detection as it came).
+	Box BoxSource `yaml:"box"`
 }
 
-// DefaultConfig returns the settings the synthetic evaluation was tuned with
-// (see docs/tracking.md).
+// BoxSource says where a matched track's reported box comes from.
+type BoxSource string
+
+const (
+	// BoxFiltered reports the Kalman filter's estimate after the update.
+	BoxFiltered BoxSource = "filtered"
+	// BoxDetection reports the matched detection's box unchanged.
+	BoxDetection BoxSource = "detection"
+)
+
+// DefaultConfig returns the settings tuned on the real MOT15 development
+// sequences and checked on the synthetic sets (see docs/tracking.md).
 func DefaultConfig() Config {
+	return Config{
+		HighScore:         0.5,
+		LowScore:          0.1,
+		NewTrackScore:     0.6,
+		ScoreQuantile:     0.15,
+		MatchIoU:          0.15,
+		LowMatchIoU:       0.4,
+		LostMatchIoU:      0.4,
+		LostDrift:         0.5,
+		TentativeMatchIoU: 0.3,
+		RecoverIoU:        0.3,
+		Reupdate:          true,
+		MinHits:           3,
+		ConfirmScore:      0.9,
+		MaxLost:           time.Second,
+		TentativeMaxLost:  300 * time.Millisecond,
+		MotionNoise:       0.8,
+		MeasurementNoise:  0.07,
+		Box:               BoxFiltered,
+	}
+}
+
+// SyntheticConfig returns the earlier defaults, tuned on the synthetic
+// scenes only (detection boxes reported as they are, every detection above
+// 0.5 in the first pass). Kept for comparison in docs/tracking.md.
+func SyntheticConfig() Config {
 	return Config{
 		HighScore:         0.5,
 		LowScore:          0.1,
@@ -61,6 +129,7 @@ func DefaultConfig() Config {
 		TentativeMaxLost:  300 * time.Millisecond,
 		MotionNoise:       0.3,
 		MeasurementNoise:  0.05,
+		Box:               BoxDetection,
 	}
 }
 
@@ -104,7 +173,19 @@ func (c Config) Validate() error {
 			bad(field, "must be > 0, got %v", v)
 		}
 	}
+	if math.IsNaN(c.LostDrift) || c.LostDrift < 0 {
+		bad("lost_drift", "must be >= 0, got %v", c.LostDrift)
+	}
 	pos("motion_noise", c.MotionNoise)
 	pos("measurement_noise", c.MeasurementNoise)
+	unit("confirm_score", c.ConfirmScore)
+	unit("recover_iou", c.RecoverIoU)
+	unit("lost_match_iou", c.LostMatchIoU)
+	unit("score_quantile", c.ScoreQuantile)
+	switch c.Box {
+	case "", BoxFiltered, BoxDetection:
+	default:
+		bad("box", "must be %q or %q, got %q", BoxFiltered, BoxDetection, c.Box)
+	}
 	return errors.Join(errs...)
 }

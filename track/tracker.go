@@ -48,6 +48,13 @@ type strack struct {
 	state state
 	kf    kalman
 	at    time.Time // time the filter state refers to
+
+	// The latest matched observation, for the observation-centric steps:
+	// its box, the filter as it was right after folding it in, and how many
+	// inferred frames have passed without a match since.
+	obs    geom.Rect
+	obsKF  kalman
+	missed int
 }
 
 // Tracker associates detections to tracks on one stream. It is not safe for
@@ -63,6 +70,43 @@ type Tracker struct {
 	matched   []bool
 	edges     []edge
 	order     []int
+
+	scores scoreHist
+}
+
+// scoreBins is the resolution of the score histogram behind
+// Config.ScoreQuantile.
+const scoreBins = 200
+
+// minScoresForQuantile is how many detections the histogram needs before
+// its quantile is trusted.
+const minScoresForQuantile = 50
+
+// scoreHist counts the stream's detection scores (those at or above
+// LowScore), to learn where this detector puts its confident boxes.
+type scoreHist struct {
+	bins  [scoreBins]int
+	total int
+}
+
+func (h *scoreHist) add(score float64) {
+	b := int(score * scoreBins)
+	b = min(max(b, 0), scoreBins-1)
+	h.bins[b]++
+	h.total++
+}
+
+// quantile returns the lower edge of the bin holding the q-quantile.
+func (h *scoreHist) quantile(q float64) float64 {
+	want := q * float64(h.total)
+	n := 0
+	for b, c := range h.bins {
+		n += c
+		if float64(n) > want {
+			return float64(b) / scoreBins
+		}
+	}
+	return 1
 }
 
 // New returns a tracker with cfg. An invalid cfg is not rejected here (the
@@ -141,6 +185,21 @@ func (t *Tracker) Flush() []Track {
 // associate runs the ByteTrack passes for one inferred frame.
 func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 	cfg := t.cfg
+	if cfg.ScoreQuantile > 0 {
+		for _, d := range dets {
+			if usable(d.Box) && d.Score >= cfg.LowScore && !math.IsNaN(d.Score) {
+				t.scores.add(d.Score)
+			}
+		}
+		if t.scores.total >= minScoresForQuantile {
+			// Adaptive thresholds: the detector's own score distribution
+			// says which of its boxes are confident, whatever its
+			// calibration (see docs/tracking.md).
+			q := t.scores.quantile(cfg.ScoreQuantile)
+			cfg.HighScore = max(cfg.HighScore, q)
+			cfg.NewTrackScore = max(cfg.NewTrackScore, q)
+		}
+	}
 	t.high, t.low = t.high[:0], t.low[:0]
 	for i, d := range dets {
 		if !usable(d.Box) {
@@ -168,14 +227,22 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 	rest := t.match(conf, dets, t.high, cfg.MatchIoU, at)
 	// Pass 2: what is left of them against low-score detections: a partly
 	// occluded object often scores low, and this keeps its identity.
-	t.match(rest, dets, t.low, cfg.LowMatchIoU, at)
-	// Pass 3: tentative tracks against the remaining high-score detections.
+	rest = t.match(rest, dets, t.low, cfg.LowMatchIoU, at)
 	remaining := t.high[:0:0]
 	for _, i := range t.high {
 		if !t.matched[i] {
 			remaining = append(remaining, i)
 		}
 	}
+	// Recovery pass (OC-SORT's observation-centric recovery): tracks lost
+	// for a while against what is left, by the IoU of their last observed
+	// box rather than of a prediction that drifted while nothing
+	// corrected it.
+	if cfg.RecoverIoU > 0 && len(rest) > 0 && len(remaining) > 0 {
+		t.matchLastSeen(rest, dets, remaining, cfg.RecoverIoU, at)
+		remaining = slices.DeleteFunc(remaining, func(i int) bool { return t.matched[i] })
+	}
+	// Pass 3: tentative tracks against the remaining high-score detections.
 	t.match(tent, dets, remaining, cfg.TentativeMatchIoU, at)
 
 	// Promote tentative tracks with enough hits.
@@ -193,14 +260,23 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 		s := &strack{
 			Track: Track{ClassID: d.ClassID, Label: d.Label, Box: d.Box, Score: d.Score,
 				Matched: true, Start: at, LastSeen: at, Hits: 1},
-			kf: newKalman(d.Box, cfg.MeasurementNoise),
-			at: at,
+			kf:  newKalman(d.Box, cfg.MeasurementNoise),
+			at:  at,
+			obs: d.Box,
 		}
+		s.obsKF = s.kf
 		t.tracks = append(t.tracks, s)
-		if cfg.MinHits <= 1 {
+		if cfg.MinHits <= 1 || (cfg.ConfirmScore > 0 && d.Score >= cfg.ConfirmScore) {
 			t.confirm(s, up)
 		}
 	}
+}
+
+// drifted reports whether a coasting track's prediction has moved its
+// centre more than frac box widths from its last observation.
+func drifted(s *strack, frac float64) bool {
+	p, o := s.Box.Center(), s.obs.Center()
+	return math.Hypot(p.X-o.X, p.Y-o.Y) > frac*s.obs.W
 }
 
 // usable reports whether b is finite with a positive size.
@@ -225,8 +301,11 @@ func (t *Tracker) confirm(s *strack, up *Update) {
 func (t *Tracker) age(at time.Time, inferred bool, up *Update) {
 	keep := t.tracks[:0]
 	for _, s := range t.tracks {
-		if !s.Matched && inferred && s.state == confirmed {
-			s.state = lost
+		if !s.Matched && inferred {
+			s.missed++
+			if s.state == confirmed {
+				s.state = lost
+			}
 		}
 		gone := at.Sub(s.LastSeen)
 		switch {
@@ -275,20 +354,65 @@ func (t *Tracker) match(tracks []*strack, dets []Detection, idx []int, minIoU fl
 			unmatched = append(unmatched, s)
 			continue
 		}
-		di := idx[k]
-		d := dets[di]
-		t.matched[di] = true
-		s.kf.update(d.Box, t.cfg.MeasurementNoise)
-		s.Box = d.Box
-		s.Score = d.Score
-		s.Matched = true
-		s.LastSeen = at
-		s.Hits++
-		if s.state == lost {
-			s.state = confirmed
-		}
+		t.take(s, dets, idx[k], at)
 	}
 	return unmatched
+}
+
+// take associates detection di with track s.
+func (t *Tracker) take(s *strack, dets []Detection, di int, at time.Time) {
+	d := dets[di]
+	t.matched[di] = true
+	if t.cfg.Reupdate && s.missed > 0 && at.After(s.LastSeen) {
+		t.reupdate(s, d.Box, at)
+	} else {
+		s.kf.update(d.Box, t.cfg.MeasurementNoise)
+	}
+	s.obs, s.obsKF, s.missed = d.Box, s.kf, 0
+	s.Box = d.Box
+	if t.cfg.Box != BoxDetection {
+		s.Box = s.kf.box()
+	}
+	s.Score = d.Score
+	s.Matched = true
+	s.LastSeen = at
+	s.Hits++
+	if s.state == lost {
+		s.state = confirmed
+	}
+}
+
+// reupdate is OC-SORT's observation-centric re-update: a track found again
+// after missing frames has coasted on a velocity nothing corrected, so the
+// filter goes back to where it was at the last observation and is run
+// through virtual observations on the straight line from that box to the
+// new one, one per missed frame, ending with the real one. The velocity
+// then reflects how the object actually moved during the gap.
+func (t *Tracker) reupdate(s *strack, b geom.Rect, at time.Time) {
+	kf := s.obsKF
+	steps := s.missed + 1
+	dt := at.Sub(s.LastSeen).Seconds() / float64(steps)
+	for k := 1; k <= steps; k++ {
+		f := float64(k) / float64(steps)
+		v := geom.Rect{
+			X: s.obs.X + f*(b.X-s.obs.X), Y: s.obs.Y + f*(b.Y-s.obs.Y),
+			W: s.obs.W + f*(b.W-s.obs.W), H: s.obs.H + f*(b.H-s.obs.H),
+		}
+		kf.predict(dt, t.cfg.MotionNoise)
+		kf.update(v, t.cfg.MeasurementNoise)
+	}
+	s.kf = kf
+}
+
+// matchLastSeen is match with each track's last observed box standing in
+// for its prediction.
+func (t *Tracker) matchLastSeen(tracks []*strack, dets []Detection, idx []int, minIoU float64, at time.Time) {
+	for _, s := range tracks {
+		s.Box = s.obs
+	}
+	for _, s := range t.match(tracks, dets, idx, minIoU, at) {
+		s.Box = s.kf.box() // not matched: back to the prediction
+	}
 }
 
 // feasible lists the allowed pairs. Detections are swept in x order so each
@@ -314,6 +438,13 @@ func (t *Tracker) feasible(tracks []*strack, dets []Detection, idx []int, minIoU
 	})
 	for ti, s := range tracks {
 		b := s.Box
+		need := minIoU
+		if s.missed > 0 && drifted(s, t.cfg.LostDrift) {
+			// A track coasting since its last match has a prediction
+			// nothing corrected: ask for a closer overlap before it takes a
+			// detection, or it drifts onto a neighbour.
+			need = max(need, t.cfg.LostMatchIoU)
+		}
 		from := sort.Search(len(t.order), func(k int) bool { return x(t.order[k]) >= b.X-maxW })
 		for _, k := range t.order[from:] {
 			d := &dets[idx[k]]
@@ -323,7 +454,7 @@ func (t *Tracker) feasible(tracks []*strack, dets []Detection, idx []int, minIoU
 			if d.ClassID != s.ClassID || d.Box.Y > b.Bottom() || d.Box.Bottom() < b.Y {
 				continue
 			}
-			if iou := b.IoU(d.Box); iou >= minIoU {
+			if iou := b.IoU(d.Box); iou >= need {
 				out = append(out, edge{t: ti, d: k, cost: 1 - iou})
 			}
 		}

@@ -28,6 +28,11 @@ func TestConfigValidate(t *testing.T) {
 		{"match_iou", func(c *Config) { c.MatchIoU = 0 }, "match_iou: must be in (0,1], got 0"},
 		{"nan noise", func(c *Config) { c.MotionNoise = math.NaN() }, "motion_noise: must be > 0, got NaN"},
 		{"tentative_max_lost", func(c *Config) { c.TentativeMaxLost = -time.Second }, "tentative_max_lost: must be >= 0, got -1s"},
+		{"box", func(c *Config) { c.Box = "smooth" }, `box: must be "filtered" or "detection", got "smooth"`},
+		{"lost_drift", func(c *Config) { c.LostDrift = -1 }, "lost_drift: must be >= 0, got -1"},
+		{"confirm_score", func(c *Config) { c.ConfirmScore = 2 }, "confirm_score: must be in [0,1], got 2"},
+		{"score_quantile", func(c *Config) { c.ScoreQuantile = math.NaN() }, "score_quantile: must be in [0,1], got NaN"},
+		{"synthetic preset", func(c *Config) { *c = SyntheticConfig() }, ""},
 		{"all at once", func(c *Config) { c.MaxLost = 0; c.MinHits = 0 },
 			"min_hits: must be >= 1, got 0\nmax_lost: must be > 0, got 0s"},
 	}
@@ -56,6 +61,7 @@ func det(x, y float64, score float64) Detection {
 // A single object walking right at 100 px/s, seen at 10 fps.
 func TestLifecycle(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.ConfirmScore = 0 // the min_hits path; TestConfirmScore has the other
 	tr := New(cfg)
 	dt := 100 * time.Millisecond
 	var started, ended []Track
@@ -161,7 +167,9 @@ func TestPredictOnly(t *testing.T) {
 // With sparse inference (2 fps on a 30 fps stream) tentative tracks must
 // survive the predict-only frames in between to get confirmed.
 func TestSparseInferenceConfirms(t *testing.T) {
-	tr := New(DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.ConfirmScore = 0 // 0.9 detections would confirm at once
+	tr := New(cfg)
 	var started []Track
 	for i := range 60 {
 		at := t0.Add(time.Duration(i) * time.Second / 30)
@@ -294,10 +302,22 @@ func benchScene(n int) (func(i int) []Detection, time.Duration) {
 // BenchmarkUpdate measures one inferred frame at steady state (all tracks
 // confirmed and matched). Goal: under 1 ms per frame at 100 objects.
 func BenchmarkUpdate(b *testing.B) {
+	configs := []struct {
+		name string
+		cfg  Config
+	}{{"default", DefaultConfig()}, {"synthetic", SyntheticConfig()}}
 	for _, n := range []int{10, 100, 500} {
-		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+		for _, c := range configs {
+			benchUpdate(b, n, c.name, c.cfg)
+		}
+	}
+}
+
+func benchUpdate(b *testing.B, n int, name string, cfg Config) {
+	{
+		b.Run(fmt.Sprintf("objects=%d/config=%s", n, name), func(b *testing.B) {
 			gen, dt := benchScene(n)
-			tr := New(DefaultConfig())
+			tr := New(cfg)
 			f := 0
 			for ; f < 10; f++ {
 				tr.Update(gen(f), t0.Add(time.Duration(f)*dt), true)

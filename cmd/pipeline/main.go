@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"events":   {cmdEvents, "print events from NATS"},
 		"watch":    {cmdWatch, "connect WebRTC viewers to a running pipeline's preview and report what arrives"},
 		"soak":     {cmdSoak, "run a pipeline at full rate for a while and check memory, fds, goroutines, Mats and latency stay flat"},
+		"track":    {cmdTrack, "run the tracker on MOTChallenge detections (track --det), or score results (track eval)"},
 	}
 }
 

@@ -52,12 +52,17 @@ type Result struct {
 
 	IDTP, IDFP, IDFN int
 	IDP, IDR, IDF1   float64
+
+	// HOTA, DetA, AssA and LocA are the means over Alphas of HOTAAlpha's
+	// scores.
+	HOTA, DetA, AssA, LocA float64
+	HOTAAlpha              [len(Alphas)]HOTAAt
 }
 
 // String formats the headline metrics on one line.
 func (r Result) String() string {
-	return fmt.Sprintf("MOTA %.3f MOTP %.3f IDF1 %.3f IDP %.3f IDR %.3f FP %d FN %d IDsw %d Frag %d (GT %d, frames %d)",
-		r.MOTA, r.MOTP, r.IDF1, r.IDP, r.IDR, r.FP, r.FN, r.IDSwitches, r.Fragmentations, r.GT, r.Frames)
+	return fmt.Sprintf("MOTA %.3f MOTP %.3f IDF1 %.3f IDP %.3f IDR %.3f HOTA %.3f DetA %.3f AssA %.3f FP %d FN %d IDsw %d Frag %d (GT %d, frames %d)",
+		r.MOTA, r.MOTP, r.IDF1, r.IDP, r.IDR, r.HOTA, r.DetA, r.AssA, r.FP, r.FN, r.IDSwitches, r.Fragmentations, r.GT, r.Frames)
 }
 
 // forbidden is the cost of a pair that may not match: more than any sum of
@@ -176,21 +181,29 @@ func Evaluate(frames []Frame, minIoU float64) Result {
 			}
 		}
 	}
+	r.IDTP = identityTP(pairCount)
+	r.IDFN = r.GT - r.IDTP
+	r.IDFP = r.Hyp - r.IDTP
+	r.finish(iouSum)
+	r.HOTAAlpha = hota(frames)
+	r.summariseHOTA()
+	return r
+}
+
+// finish derives MOTA, MOTP and the identity ratios from the counts.
+func (r *Result) finish(iouSum float64) {
+	r.MOTA, r.MOTP, r.IDP, r.IDR, r.IDF1 = 0, 0, 0, 0, 0
 	if r.GT > 0 {
 		r.MOTA = 1 - float64(r.FN+r.FP+r.IDSwitches)/float64(r.GT)
 	}
 	if r.Matches > 0 {
 		r.MOTP = iouSum / float64(r.Matches)
 	}
-	r.IDTP = identityTP(pairCount)
-	r.IDFN = r.GT - r.IDTP
-	r.IDFP = r.Hyp - r.IDTP
 	if r.IDTP > 0 {
 		r.IDP = float64(r.IDTP) / float64(r.IDTP+r.IDFP)
 		r.IDR = float64(r.IDTP) / float64(r.IDTP+r.IDFN)
 		r.IDF1 = 2 * float64(r.IDTP) / float64(2*r.IDTP+r.IDFP+r.IDFN)
 	}
-	return r
 }
 
 // identityTP finds the one-to-one mapping between ground-truth and

@@ -31,6 +31,7 @@ var (
 	maxFrames  = flag.Int("vtest.frames", 0, "frames of vtest.avi to process (0: all 795)")
 	annotate   = flag.String("vtest.annotate", "", "write an annotated JPEG of one frame here (zone, line, track IDs)")
 	detsCache  = flag.String("vtest.dets", "", "JSON file caching the detections: written if missing, read (skipping the detector) if present")
+	synthetic  = flag.Bool("vtest.synthetic", false, "track with track.SyntheticConfig (the earlier defaults) instead of DefaultConfig, for before/after figures")
 	annotateAt = flag.Int("vtest.annotate.frame", 300, "frame to annotate")
 	demoConfig = analytics.Config{
 		// The walkway runs left-right across the middle of the image. The
@@ -88,6 +89,9 @@ func TestVtestStability(t *testing.T) {
 		}
 	}
 	cfg := track.DefaultConfig()
+	if *synthetic {
+		cfg = track.SyntheticConfig()
+	}
 	tr := track.New(cfg)
 	en := analytics.New(demoConfig, "demo", "vtest")
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -1,0 +1,72 @@
+package mot15
+
+import (
+	"encoding/json"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/osprey-vision/osprey/track"
+)
+
+var (
+	tune    = flag.Bool("mot15.tune", false, "with -mot15: log the default's ablations on the dev set")
+	configs = flag.String("mot15.configs", "", `with -mot15.tune: more settings to try, JSON objects over DefaultConfig separated by ';' (e.g. {"MinHits":5};{"Box":"detection"})`)
+)
+
+// TestTune logs mean MOTA, IDF1, HOTA and total ID switches over the dev set
+// for the default, the earlier synthetic-only defaults, and the default with
+// one feature turned off at a time: the evidence in docs/tracking.md.
+func TestTune(t *testing.T) {
+	if !*run || !*tune {
+		t.Skip("pass -mot15 -mot15.tune")
+	}
+	var seqs []sequence
+	for _, n := range Sequences {
+		seqs = append(seqs, load(t, n))
+	}
+	try := func(name string, cfg track.Config) {
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var mota, idf1, hota float64
+		sw := 0
+		for _, s := range seqs {
+			r := runOsprey(t, s, cfg)
+			mota += r.MOTA / float64(len(seqs))
+			idf1 += r.IDF1 / float64(len(seqs))
+			hota += r.HOTA / float64(len(seqs))
+			sw += r.IDSwitches
+		}
+		t.Logf("| %s | %.3f | %.3f | %.3f | %d |", name, mota, idf1, hota, sw)
+	}
+	with := func(mod func(*track.Config)) track.Config {
+		c := track.DefaultConfig()
+		mod(&c)
+		return c
+	}
+	t.Log("| settings | mean MOTA | mean IDF1 | mean HOTA | IDSW |")
+	try("default", track.DefaultConfig())
+	try("SyntheticConfig (earlier defaults)", track.SyntheticConfig())
+	try("box: detection", with(func(c *track.Config) { c.Box = track.BoxDetection }))
+	try("score_quantile: 0", with(func(c *track.Config) { c.ScoreQuantile = 0 }))
+	try("lost_match_iou: 0", with(func(c *track.Config) { c.LostMatchIoU = 0 }))
+	try("lost_drift: 0", with(func(c *track.Config) { c.LostDrift = 0 }))
+	try("recover_iou: 0", with(func(c *track.Config) { c.RecoverIoU = 0 }))
+	try("reupdate: false", with(func(c *track.Config) { c.Reupdate = false }))
+	try("confirm_score: 0", with(func(c *track.Config) { c.ConfirmScore = 0 }))
+	try("motion_noise 0.3, measurement_noise 0.05", with(func(c *track.Config) { c.MotionNoise, c.MeasurementNoise = 0.3, 0.05 }))
+	try("max_lost: 300ms", with(func(c *track.Config) { c.MaxLost = 3e8 }))
+	try("min_hits: 5, tentative_max_lost: 0", with(func(c *track.Config) { c.MinHits, c.TentativeMaxLost = 5, 0 }))
+	try("high_score, new_track_score: 0.8 (fixed)", with(func(c *track.Config) { c.HighScore, c.NewTrackScore = 0.8, 0.8 }))
+	for _, js := range strings.Split(*configs, ";") {
+		if js = strings.TrimSpace(js); js == "" {
+			continue
+		}
+		c := track.DefaultConfig()
+		if err := json.Unmarshal([]byte(js), &c); err != nil {
+			t.Fatalf("-mot15.configs %s: %v", js, err)
+		}
+		try(js, c)
+	}
+}
