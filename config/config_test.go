@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -183,7 +184,7 @@ func TestShippedPipelinesParse(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			_, err := Load(f)
 			if err != nil && strings.Contains(err.Error(), "not found: run scripts/setup.sh") {
-				t.Skipf("model not imported yet (run scripts/setup.sh): %v", err)
+				realpart.Missing(t, realpart.SSDModel, err)
 			}
 			require.NoError(t, err)
 		})
