@@ -21,6 +21,7 @@ import (
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 const (
@@ -31,9 +32,7 @@ const (
 func needModel(t *testing.T) string {
 	t.Helper()
 	abs, _ := filepath.Abs(modelPath)
-	if _, err := os.Stat(abs); err != nil {
-		t.Skipf("model missing (run scripts/setup.sh): %v", err)
-	}
+	realpart.File(t, realpart.SSDModel, abs)
 	return abs
 }
 
@@ -114,7 +113,12 @@ func overloadDuration(t *testing.T) time.Duration {
 func TestOverloadStaysInsideTheBudget(t *testing.T) {
 	model := needModel(t)
 	if raceEnabled {
-		t.Skip("timing test: skipped under the race detector, which slows the Go stages several times")
+		// A deliberate exclusion, not a missing part: the race detector slows
+		// the Go stages several times, so the latency bounds this test asserts
+		// do not hold under it. scripts/test.sh runs app/ twice, with -race
+		// (where this skips) and without (where it runs), so every full run
+		// still measures it.
+		t.Skip("timing test: excluded under the race detector (it slows the Go stages several times); the non-race run of scripts/test.sh runs it")
 	}
 	d := overloadDuration(t)
 	const budget = 300 * time.Millisecond

@@ -17,6 +17,7 @@ import (
 	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/internal/syncbuf"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -87,12 +88,8 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 func pipelineYAML(t *testing.T, extraStreams, zoneY string) string {
 	model, err := filepath.Abs("../models/ssd_mobilenet_v2_coco.onnx")
 	require.NoError(t, err)
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("no model (run scripts/setup.sh): %v", err)
-	}
-	if _, err := os.Stat(vtestAVI); err != nil {
-		t.Skipf("no test video (opencv-doc): %v", err)
-	}
+	realpart.File(t, realpart.SSDModel, model)
+	realpart.File(t, realpart.SampleVideo, vtestAVI)
 	return fmt.Sprintf(`name: reload
 latency_budget: 1s
 streams:

@@ -2,18 +2,17 @@ package capture
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // BenchmarkDecodeVtest measures decode throughput of vtest.avi (768x576,
 // MS-MPEG4) through a file source: frames/s is reported as fps.
 func BenchmarkDecodeVtest(b *testing.B) {
-	if _, err := os.Stat(vtest); err != nil {
-		b.Skip(err)
-	}
+	realpart.File(b, realpart.SampleVideo, vtest)
 	src, err := New(Config{ID: "v", URL: vtest, Loop: true}, nil, nil)
 	if err != nil {
 		b.Fatal(err)

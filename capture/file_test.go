@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -17,13 +19,6 @@ var (
 	vtest    = dataDir + "vtest.avi"
 	megaBugy = dataDir + "Megamind_bugy.avi"
 )
-
-func needFile(t *testing.T, p string) {
-	t.Helper()
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("test video missing (install opencv-doc via scripts/setup.sh): %v", err)
-	}
-}
 
 // readAll reads until end of stream and returns the frame count and size.
 func readAll(t *testing.T, src stages.Source, limit int) (n, w, h int, err error) {
@@ -48,8 +43,8 @@ func readAll(t *testing.T, src stages.Source, limit int) (n, w, h int, err error
 }
 
 func TestFileVtest(t *testing.T) {
-	needFile(t, vtest)
-	checkMats(t)
+	realpart.File(t, realpart.SampleVideo, vtest)
+	matcheck.Leaks(t)
 	var states []State
 	src := mustNew(t, Config{ID: "v", URL: "file://" + vtest}, func(s State) { states = append(states, s) })
 	defer src.Close(context.Background())
@@ -70,8 +65,8 @@ func TestFileVtest(t *testing.T) {
 }
 
 func TestFileLoopWraps(t *testing.T) {
-	needFile(t, vtest)
-	checkMats(t)
+	realpart.File(t, realpart.SampleVideo, vtest)
+	matcheck.Leaks(t)
 	var ups int
 	src := mustNew(t, Config{ID: "v", URL: vtest, Loop: true}, func(s State) {
 		if s.Up {
@@ -92,8 +87,8 @@ func TestFileLoopWraps(t *testing.T) {
 }
 
 func TestFileRealtimePacing(t *testing.T) {
-	needFile(t, vtest)
-	checkMats(t)
+	realpart.File(t, realpart.SampleVideo, vtest)
+	matcheck.Leaks(t)
 	src := mustNew(t, Config{ID: "v", URL: vtest, Realtime: true}, nil)
 	defer src.Close(context.Background())
 	if err := src.Connect(context.Background()); err != nil {
@@ -113,8 +108,8 @@ func TestFileRealtimePacing(t *testing.T) {
 }
 
 func TestFileDamaged(t *testing.T) {
-	needFile(t, megaBugy)
-	checkMats(t)
+	realpart.File(t, realpart.SampleVideo, megaBugy)
+	matcheck.Leaks(t)
 	src := mustNew(t, Config{ID: "m", URL: megaBugy}, nil)
 	defer src.Close(context.Background())
 	if err := src.Connect(context.Background()); err != nil {
@@ -131,8 +126,8 @@ func TestFileDamaged(t *testing.T) {
 }
 
 func TestFileTruncated(t *testing.T) {
-	needFile(t, vtest)
-	checkMats(t)
+	realpart.File(t, realpart.SampleVideo, vtest)
+	matcheck.Leaks(t)
 	data, err := os.ReadFile(vtest)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +176,7 @@ func TestFileErrors(t *testing.T) {
 }
 
 func TestMaxSize(t *testing.T) {
-	checkMats(t)
+	matcheck.Leaks(t)
 	src := mustNew(t, Config{ID: "big", URL: "test://?w=640&h=480", MaxWidth: 320, MaxHeight: 240}, nil)
 	defer src.Close(context.Background())
 	if err := src.Connect(context.Background()); err != nil {

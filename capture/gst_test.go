@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/osprey-vision/osprey/capture/capturetest"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -14,11 +15,7 @@ const gstTestPipeline = "gst:videotestsrc is-live=true ! video/x-raw,width=320,h
 // TestGstPipeline reads through OpenCV's GStreamer backend, the path Jetson
 // hardware decoding (nvv4l2decoder) takes, with a software test source.
 func TestGstPipeline(t *testing.T) {
-	runConformance(t, conformance{
-		New: func(t *testing.T) stages.Source {
-			return mustNew(t, Config{ID: "g", URL: gstTestPipeline}, nil)
-		},
-	})
+	capturetest.Run(t, newFunc(Config{ID: "g", URL: gstTestPipeline}), capturetest.Options{})
 }
 
 func TestGstBadPipelineRetries(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -43,7 +44,7 @@ func diffPixels(a, b gocv.Mat) int {
 }
 
 func TestPatternDeterministicAndMoving(t *testing.T) {
-	checkMats(t)
+	matcheck.Leaks(t)
 	cfg := Config{ID: "p", URL: "test://?fps=1000", Width: 320, Height: 240}
 	a := mustNew(t, cfg, nil)
 	b := mustNew(t, cfg, nil)
@@ -74,7 +75,7 @@ func TestPatternDeterministicAndMoving(t *testing.T) {
 }
 
 func TestPatternPacing(t *testing.T) {
-	checkMats(t)
+	matcheck.Leaks(t)
 	src := mustNew(t, Config{ID: "p", URL: "test://?fps=50&w=160&h=120"}, nil)
 	defer src.Close(context.Background())
 	start := time.Now()
@@ -86,7 +87,7 @@ func TestPatternPacing(t *testing.T) {
 }
 
 func TestPatternFramesLoop(t *testing.T) {
-	checkMats(t)
+	matcheck.Leaks(t)
 	src := mustNew(t, Config{ID: "p", URL: "test://?fps=1000&w=64&h=48&frames=3", Loop: true}, nil)
 	defer src.Close(context.Background())
 	fs := readN(t, src, 7)
@@ -101,7 +102,7 @@ func TestPatternFramesLoop(t *testing.T) {
 }
 
 func TestPatternReadWithoutConnect(t *testing.T) {
-	checkMats(t)
+	matcheck.Leaks(t)
 	src := mustNew(t, Config{ID: "p", URL: "test://?fps=1000&w=64&h=48&frames=1"}, nil)
 	defer src.Close(context.Background())
 	release(readN(t, src, 1))

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/rtsptest"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -108,7 +109,7 @@ func TestRTSPKillRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("live RTSP server test (about 10 s)")
 	}
-	checkMats(t)
+	matcheck.Leaks(t)
 	port := freePort(t)
 	srv := startRTSP(t, port)
 	cfg := rtspConfig(srv.URL())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/osprey-vision/osprey/capture"
 	"github.com/osprey-vision/osprey/components"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/stages/builtin"
@@ -197,7 +198,7 @@ func TestShippedPipelinesParse(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			_, err := Load(f, components.Builtin())
 			if err != nil && strings.Contains(err.Error(), "not found: run scripts/setup.sh") {
-				t.Skipf("model not imported yet (run scripts/setup.sh): %v", err)
+				realpart.Missing(t, realpart.SSDModel, err)
 			}
 			require.NoError(t, err)
 		})

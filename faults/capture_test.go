@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // twoStreams is a live pipeline: a test:// pattern at 15 fps (the stream
@@ -203,8 +204,8 @@ func TestSourceDownAtStartComesUpLater(t *testing.T) {
 // end normally, decode what can be decoded, and no Mat leaks.
 func TestCorruptAndTruncatedFiles(t *testing.T) {
 	matcheck.Leaks(t)
-	needFile(t, megabugy)
-	needFile(t, vtest)
+	realpart.File(t, realpart.SampleVideo, megabugy)
+	realpart.File(t, realpart.SampleVideo, vtest)
 	dir := t.TempDir()
 	cut := filepath.Join(dir, "vtest-cut.avi")
 	src, err := os.Open(vtest)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/internal/syncbuf"
 	"github.com/osprey-vision/osprey/sink/natsink"
 	"github.com/osprey-vision/osprey/stages"
@@ -23,7 +24,7 @@ func tinyDisk(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tiny tmpfs (needs root): %v %s", err, out)
+		realpart.Missing(t, realpart.Root, fmt.Sprintf("mount -t tmpfs: %v: %s", err, strings.TrimSpace(string(out))))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	return dir
@@ -114,7 +115,7 @@ func TestGovernorVariantFailsToLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	model := filepath.Join(repoRoot(t), "models/ssd_mobilenet_v2_coco.onnx")
-	needFile(t, model)
+	realpart.File(t, realpart.SSDModel, model)
 	path := writeYAML(t, fmt.Sprintf(`name: governor
 streams:
   - { id: pattern, url: "test://?fps=15&w=320&h=240" }

@@ -24,6 +24,7 @@ import (
 	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/internal/modroot"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/internal/rtsptest"
 	"github.com/osprey-vision/osprey/internal/syncbuf"
 	"github.com/osprey-vision/osprey/stages"
@@ -59,17 +60,10 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-func needFile(t testing.TB, p string) {
-	t.Helper()
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("missing %s (run scripts/setup.sh): %v", p, err)
-	}
-}
-
 // modelYAML is the model block every suite pipeline uses: the real SSD.
 func modelYAML(t testing.TB) string {
 	p := filepath.Join(repoRoot(t), "models/ssd_mobilenet_v2_coco.onnx")
-	needFile(t, p)
+	realpart.File(t, realpart.SSDModel, p)
 	return fmt.Sprintf("model: { path: %s, format: ssd, labels: coco, providers: [cpu], threads: 1 }\ndetect: { confidence: 0.4, classes: [person], every: 2 }\n", p)
 }
 

@@ -13,16 +13,22 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // benchModels are the models the benchmarks compare; a missing file skips
 // its benchmarks with the reason.
-var benchModels = []struct{ name, path, format string }{
-	{"ssd", ssdPath, "ssd"},
+var benchModels = []struct {
+	name, path, format string
+	part               realpart.Part
+}{
+	{"ssd", ssdPath, "ssd", realpart.SSDModel},
 	// The same weights, fixed batch 1 and opset 10, which OpenCV 4.6 DNN can
 	// load: the ORT/OpenCV-DNN ratio is read from this one (scripts/setup.sh).
-	{"ssd-b1-opset10", "../models/ssd_mobilenet_v2_coco_b1_opencv.onnx", "ssd"},
-	{"blazeface", blazefacePath, "blazeface"},
+	{"ssd-b1-opset10", "../models/ssd_mobilenet_v2_coco_b1_opencv.onnx", "ssd",
+		realpart.Part{Name: "OpenCV-loadable COCO SSD (models/ssd_mobilenet_v2_coco_b1_opencv.onnx)", Setup: "scripts/setup.sh"}},
+	{"blazeface", blazefacePath, "blazeface", realpart.BlazeFace},
 }
 
 // BenchmarkDetect measures preprocess + one Run + decode per frame on
@@ -35,9 +41,7 @@ func BenchmarkDetect(b *testing.B) {
 	defer closeAll(frames)
 	for _, m := range benchModels {
 		b.Run(m.name, func(b *testing.B) {
-			if _, err := os.Stat(m.path); err != nil {
-				b.Skipf("%s missing: %v", m.path, err)
-			}
+			realpart.File(b, m.part, m.path)
 			for _, batch := range []int{1, 4} {
 				for _, threads := range []int{1, 2} {
 					b.Run(fmt.Sprintf("ort/batch=%d/threads=%d", batch, threads), func(b *testing.B) {

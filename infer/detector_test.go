@@ -264,7 +264,9 @@ const ortChildEnv = "OSPREY_ORT_CHILD"
 
 // With no library anywhere, Open names every path it tried. ONNX Runtime
 // loads once per process, so this runs in a fresh child process started in
-// an empty directory (no module root above it) with a bogus ORT_LIB.
+// an empty directory (no module root above it) with a bogus ORT_LIB. Its skip
+// is not a missing part but the opposite: a runtime installed system-wide
+// (found by the bare library name) leaves no "not found" error to check.
 func TestRuntimeMissing(t *testing.T) {
 	if os.Getenv(ortChildEnv) != "" {
 		model := os.Getenv(ortChildEnv)

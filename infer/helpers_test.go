@@ -12,6 +12,7 @@ import (
 
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer/onnxgraph"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 const (
@@ -24,11 +25,12 @@ const (
 // quietLog discards the detector's info lines in tests.
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// requireRuntime skips when scripts/setup.sh has not installed ONNX Runtime.
+// requireRuntime stops t (realpart) when scripts/setup.sh has not installed
+// ONNX Runtime.
 func requireRuntime(t testing.TB) {
 	t.Helper()
 	if _, err := initRuntime("", quietLog); err != nil {
-		t.Skipf("onnx runtime not installed (run scripts/setup.sh): %v", err)
+		realpart.Missing(t, realpart.ORT, err)
 	}
 }
 

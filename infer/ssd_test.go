@@ -4,22 +4,20 @@ import (
 	"context"
 	"flag"
 	"image"
-	"os"
 	"testing"
 
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
-// requireSSD skips when the imported COCO SSD is not there yet; it is built
-// by `pipeline model import --from tfjs ... --out models/ssd_mobilenet_v2_coco.onnx`.
+// requireSSD stops t (realpart) when the imported COCO SSD is not there yet; it
+// is built by `pipeline model import --from tfjs ... --out models/ssd_mobilenet_v2_coco.onnx`.
 func requireSSD(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(ssdPath); err != nil {
-		t.Skipf("%s missing: run pipeline model import --from tfjs third_party/coco-ssd/models/coco-ssd/model.json --out models/ssd_mobilenet_v2_coco.onnx", ssdPath)
-	}
+	realpart.File(t, realpart.SSDModel, ssdPath)
 }
 
 // vtestFrames sets how many vtest.avi frames TestSSDPersonsPerFrame reads;

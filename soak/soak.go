@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -125,7 +126,10 @@ type Sampler struct {
 
 // Take reads one sample now.
 func (s *Sampler) Take(at time.Duration) Sample {
-	smp := Sample{At: at, Goroutines: runtime.NumGoroutine(), Mats: matCount()}
+	smp := Sample{At: at, Goroutines: runtime.NumGoroutine(), Mats: -1}
+	if n, ok := matcheck.Count(); ok {
+		smp.Mats = n
+	}
 	smp.RSS, _ = ReadRSS()
 	smp.FDs, _ = CountFDs()
 	if s.Latency != nil {

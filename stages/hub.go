@@ -36,6 +36,7 @@ func (r *Runner) EnableReload() {
 		pending: r.g.Sources,
 		running: map[string]*hubSource{},
 		ended:   make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	// The hub's own reads are not a stream: keep them out of the metrics.
 	r.obs = hubObserver{r.obs}
@@ -113,6 +114,7 @@ type hub struct {
 	closed     bool
 	endedOnce  sync.Once
 	ended      chan struct{} // closed when every source ended by itself
+	done       chan struct{} // closed by Close: unblocks Read
 	wg         sync.WaitGroup
 }
 
@@ -125,6 +127,9 @@ type hubSource struct {
 func (h *hub) Connect(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("stages: reload hub: connect after close: %w", ErrNotConnected)
+	}
 	if h.ctx != nil {
 		return nil
 	}
@@ -237,13 +242,25 @@ func (h *hub) streams() []string {
 }
 
 // Read forwards the next frame of any stream. It returns ErrEndOfStream once
-// every stream ended by itself and their frames are forwarded.
+// every stream ended by itself and their frames are forwarded, and
+// ErrNotConnected once Close was called (also to a Read it unblocks).
 func (h *hub) Read(ctx context.Context) (*Frame, error) {
+	// A done context or a closed hub wins over a frame that is ready.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-h.done:
+		return nil, fmt.Errorf("stages: reload hub: read after close: %w", ErrNotConnected)
+	default:
+	}
 	select {
 	case f := <-h.q.ch:
 		return f, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-h.done:
+		return nil, fmt.Errorf("stages: reload hub: closed: %w", ErrNotConnected)
 	case <-h.ended:
 		select {
 		case f := <-h.q.ch:
@@ -263,6 +280,7 @@ func (h *hub) Close(context.Context) error {
 		return nil
 	}
 	h.closed = true
+	close(h.done)
 	for _, hs := range h.running {
 		hs.cancel()
 	}

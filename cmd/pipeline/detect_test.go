@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 const (
@@ -19,9 +21,7 @@ const (
 )
 
 func TestDetectUnreadableInput(t *testing.T) {
-	if _, err := os.Stat(detectFace); err != nil {
-		t.Skip("blazeface model missing: run scripts/setup.sh")
-	}
+	realpart.File(t, realpart.BlazeFace, detectFace)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.jpg")
 	if err := os.WriteFile(bad, []byte("not a jpeg"), 0o644); err != nil {
@@ -42,12 +42,13 @@ func TestDetectUnreadableInput(t *testing.T) {
 
 // One Megamind frame through the JSON writer and the --out drawing.
 func TestDetectJSONAndOut(t *testing.T) {
-	if _, err := os.Stat(detectFace); err != nil {
-		t.Skip("blazeface model missing: run scripts/setup.sh")
-	}
+	realpart.File(t, realpart.BlazeFace, detectFace)
 	det, err := infer.Open(infer.Config{Path: detectFace, Format: "blazeface"}, nil)
+	if errors.Is(err, infer.ErrNoRuntime) {
+		realpart.Missing(t, realpart.ORT, err)
+	}
 	if err != nil {
-		t.Skipf("onnx runtime: %v", err)
+		t.Fatal(err)
 	}
 	defer det.Close()
 	out := filepath.Join(t.TempDir(), "faces.jpg")

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // captureStderr runs fn with os.Stderr redirected and returns what it wrote.
@@ -75,9 +77,7 @@ func TestValidateShippedPipelines(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no pipelines found")
 	}
-	if _, err := os.Stat("../../models/ssd_mobilenet_v2_coco.onnx"); err != nil {
-		t.Skip("model not imported: run scripts/setup.sh")
-	}
+	realpart.File(t, realpart.SSDModel, "../../models/ssd_mobilenet_v2_coco.onnx")
 	// Shipped pipelines name models/... relative to the repository root.
 	wd, _ := os.Getwd()
 	if err := os.Chdir("../.."); err != nil {

@@ -12,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/sink/preview"
 	"github.com/osprey-vision/osprey/stages"
@@ -22,9 +23,10 @@ const watchVideo = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 // `pipeline watch` against a real preview sink fed real video: every
 // viewer gets video and metadata, and the JSON summary says so.
 func TestWatchReportsWhatViewersReceive(t *testing.T) {
+	realpart.File(t, realpart.SampleVideo, watchVideo)
 	vc, err := gocv.VideoCaptureFile(watchVideo)
 	if err != nil {
-		t.Skipf("%s: %v (install opencv-doc: scripts/setup.sh)", watchVideo, err)
+		t.Fatalf("open %s: %v", watchVideo, err)
 	}
 	defer vc.Close()
 	matcheck.Leaks(t)

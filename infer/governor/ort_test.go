@@ -15,6 +15,7 @@ import (
 
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/infer/quant"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 var ortRun = flag.Bool("ort", false, "run the real ONNX Runtime test: two SSD detectors competing for the cores (about 2 minutes)")
@@ -74,9 +75,7 @@ func TestRealORTCompetingDetectors(t *testing.T) {
 	if !*ortRun {
 		t.Skip("real-runtime governor test: go test ./infer/governor -run RealORT -args -ort")
 	}
-	if _, err := os.Stat(ssdModel); err != nil {
-		t.Skipf("%s missing: run pipeline model import first", ssdModel)
-	}
+	realpart.File(t, realpart.SSDModel, ssdModel)
 	int8 := filepath.Join(t.TempDir(), "int8.onnx")
 	if _, err := quant.QuantizeFile(quant.FileConfig{Model: ssdModel, Out: int8, Format: "ssd", Calib: vtestAVI, Frames: 16,
 		Options: quant.Options{Method: quant.Percentile}}, nil); err != nil {

@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // benchThreads is the same for every variant so the ratio compares models,
@@ -35,9 +36,7 @@ func TestMain(m *testing.M) {
 // ssdVariants builds the INT8 (percentile, 32 calibration frames) and FP16
 // variants of the COCO SSD once per run, as `pipeline model quantize/fp16` do.
 func ssdVariants(b *testing.B) map[string]string {
-	if _, err := os.Stat(ssdPath); err != nil {
-		b.Skipf("%s missing: run pipeline model import first", ssdPath)
-	}
+	realpart.File(b, realpart.SSDModel, ssdPath)
 	benchModels.once.Do(func() {
 		benchModels.dir, benchModels.err = os.MkdirTemp("", "quant-bench")
 		if benchModels.err != nil {

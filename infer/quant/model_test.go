@@ -2,11 +2,11 @@ package quant
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // long adds the slower SSD variants (FP16 and weight-only INT8 on the CPU
@@ -84,9 +84,7 @@ func TestBlazeFaceVariants(t *testing.T) {
 }
 
 func TestSSDVariants(t *testing.T) {
-	if _, err := os.Stat(ssdPath); err != nil {
-		t.Skipf("%s missing: run pipeline model import --from tfjs third_party/coco-ssd/models/coco-ssd/model.json --out models/ssd_mobilenet_v2_coco.onnx", ssdPath)
-	}
+	realpart.File(t, realpart.SSDModel, ssdPath)
 	cases := []variantCase{staticCase(ssdPath, "ssd", vtest, 8, Options{Method: Percentile}, 0.95, 0.05)}
 	if *long {
 		cases = append(cases, fp16Case(ssdPath), dynamicCase(ssdPath, "ssd", 0.97))

@@ -15,8 +15,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/osprey-vision/osprey/infer/onnxgraph"
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/osprey-vision/osprey/infer/onnxgraph"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // graphBuilder writes small TF.js graph models for tests.
@@ -204,9 +206,7 @@ func runORTDynamic(t *testing.T, path string, input []float32, shape []int64, ou
 func TestOpsMatchTFJS(t *testing.T) {
 	root := moduleRoot(t)
 	ref := filepath.Join(root, "tools", "tfjs-ref")
-	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@tensorflow", "tfjs")); err != nil {
-		t.Skip("tools/tfjs-ref/node_modules is absent: run `cd tools/tfjs-ref && npm ci` to compare against TF.js")
-	}
+	realpart.File(t, realpart.TFJSRef, filepath.Join(ref, "node_modules", "@tensorflow", "tfjs"))
 	g, outs := opsGraph()
 	dir := t.TempDir()
 	modelPath := g.write(t, dir)

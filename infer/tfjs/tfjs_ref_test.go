@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+
 	"github.com/osprey-vision/osprey/infer/onnxgraph"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/modroot"
-	ort "github.com/yalue/onnxruntime_go"
-	"gocv.io/x/gocv"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 const vtest = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
@@ -126,9 +128,7 @@ func TestMatchesTFJS(t *testing.T) {
 	matcheck.Leaks(t)
 	root := moduleRoot(t)
 	ref := filepath.Join(root, "tools", "tfjs-ref")
-	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@tensorflow", "tfjs")); err != nil {
-		t.Skip("tools/tfjs-ref/node_modules is absent: run `cd tools/tfjs-ref && npm ci` to compare against TF.js")
-	}
+	realpart.File(t, realpart.TFJSRef, filepath.Join(ref, "node_modules", "@tensorflow", "tfjs"))
 	modelJSON := cocoModelPath(t)
 	dir := t.TempDir()
 	onnxPath := filepath.Join(dir, "coco.onnx")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/internal/modroot"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // Chromium is the browser the tests use: Debian's package.
@@ -44,22 +45,16 @@ type Browser struct {
 	node, dir string
 }
 
-// Need returns a Browser, or skips t with the reason when Chromium, node or
-// the driver's node_modules (scripts/setup.sh installs them) are missing.
-// Call it before starting anything expensive.
+// Need returns a Browser, or stops t through realpart (a skip locally, a
+// failure under CI or OSPREY_REQUIRE_PARTS=1) when Chromium, node or the
+// driver's node_modules (scripts/setup.sh installs them) are missing. Call it
+// before starting anything expensive.
 func Need(t testing.TB) *Browser {
 	t.Helper()
-	if _, err := os.Stat(Chromium); err != nil {
-		t.Skip("skipping: " + Chromium + " is not installed (run scripts/setup.sh)")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("skipping: node is not installed (run scripts/setup.sh)")
-	}
+	realpart.File(t, realpart.Chromium, Chromium)
+	node := realpart.Command(t, realpart.Node, "node")
 	dir := filepath.Join(repoRoot(t), "tools", "browser-test")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skip("skipping: playwright-core missing: run scripts/setup.sh (npm ci in tools/browser-test)")
-	}
+	realpart.File(t, realpart.BrowserDriver, filepath.Join(dir, "node_modules", "playwright-core"))
 	return &Browser{node: node, dir: dir}
 }
 

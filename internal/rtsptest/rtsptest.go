@@ -1,6 +1,8 @@
 // Package rtsptest runs scripts/rtsp-server.py (GStreamer's RTSP server, from
 // Debian packages) for tests that need a real network camera they can kill and
-// restart. It skips the test, saying why, when the server cannot run here.
+// restart. When the server cannot run here (no Python GStreamer bindings, no
+// video to serve) it stops the test through realpart: a skip locally, a
+// failure under CI or OSPREY_REQUIRE_PARTS=1.
 package rtsptest
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/internal/modroot"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/internal/syncbuf"
 )
 
@@ -29,11 +32,8 @@ type Server struct {
 // The server is killed when the test ends.
 func Start(t testing.TB, port int, file string) *Server {
 	t.Helper()
-	for _, need := range []string{file, "/usr/bin/python3"} {
-		if _, err := os.Stat(need); err != nil {
-			t.Skipf("%s is missing (run scripts/setup.sh): %v", need, err)
-		}
-	}
+	realpart.File(t, realpart.SampleVideo, file)
+	realpart.File(t, realpart.RTSPServer, "/usr/bin/python3")
 	cmd := exec.Command("/usr/bin/python3", filepath.Join(repoRoot(t), "scripts", "rtsp-server.py"),
 		"--port", fmt.Sprint(port), "--file", file)
 	out, err := cmd.StdoutPipe()
@@ -59,7 +59,7 @@ func Start(t testing.TB, port int, file string) *Server {
 		if !ok {
 			_ = cmd.Wait()
 			if msg := stderr.String(); strings.Contains(msg, "No module named 'gi'") || strings.Contains(msg, "GstRtspServer") {
-				t.Skipf("GStreamer RTSP server bindings missing (run scripts/setup.sh): %s", msg)
+				realpart.Missing(t, realpart.RTSPServer, msg)
 			}
 			t.Fatalf("rtsp-server.py did not start: %s", stderr.String())
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 // TestLeafNodeDevice is the leaf-node layout of examples/nats/leaf-device.conf:
@@ -64,9 +64,7 @@ func TestLeafNodeDevice(t *testing.T) {
 // Debian nats-server binary.
 func TestExampleConfigs(t *testing.T) {
 	bin := "/usr/sbin/nats-server"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("%s not installed: %v", bin, err)
-	}
+	realpart.File(t, realpart.NATSServer, bin)
 	files, _ := filepath.Glob("../../examples/nats/*.conf")
 	if len(files) == 0 {
 		t.Fatal("no example configs found in examples/nats")

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -91,9 +92,7 @@ func TestEveryTypeJetStream(t *testing.T) {
 // from Debian (2.9), a different server version than the in-process one.
 func TestDebianNATSServer(t *testing.T) {
 	bin := "/usr/sbin/nats-server"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("%s not installed (apt-get install nats-server): %v", bin, err)
-	}
+	realpart.File(t, realpart.NATSServer, bin)
 	port := freePort(t)
 	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir())
 	if err := cmd.Start(); err != nil {

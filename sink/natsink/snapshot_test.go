@@ -14,6 +14,8 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -24,10 +26,11 @@ const testVideo = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 // track.started event and none for source.up, and checks the event points
 // at an object that decodes to the crop.
 func TestSnapshots(t *testing.T) {
-	startMats := matCount()
+	realpart.File(t, realpart.SampleVideo, testVideo)
+	startMats, counted := matcheck.Count()
 	cap, err := gocv.VideoCaptureFile(testVideo)
 	if err != nil {
-		t.Skipf("test video %s: %v", testVideo, err)
+		t.Fatalf("open %s: %v", testVideo, err)
 	}
 	img := gocv.NewMat()
 	if !cap.Read(&img) || img.Empty() {
@@ -50,7 +53,7 @@ func TestSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Release()
-	if n := matCount(); n != startMats {
+	if n, _ := matcheck.Count(); counted && n != startMats {
 		t.Fatalf("Mat count %d, want %d: a Mat leaked", n, startMats)
 	}
 	waitFor(t, 5*time.Second, "events acknowledged", func() bool { return s.Stats().Pending == 0 })

@@ -7,7 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
+
+	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
 func rec(i int) []byte { return fmt.Appendf(nil, "event-%06d-%s", i, "payload") }
@@ -248,11 +251,11 @@ func TestBadFileInDir(t *testing.T) {
 	}
 }
 
-// TestDiskFull mounts a tiny tmpfs (needs root; skipped otherwise) and fills it.
+// TestDiskFull mounts a tiny tmpfs (needs root: see realpart.Root) and fills it.
 func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (%v: %s)", err, out)
+		realpart.Missing(t, realpart.Root, fmt.Sprintf("mount -t tmpfs: %v: %s", err, strings.TrimSpace(string(out))))
 	}
 	defer exec.Command("umount", dir).Run()
 	s := mustOpen(t, filepath.Join(dir, "spool"), Options{MaxBytes: 1 << 20, SegmentBytes: 1 << 20})

@@ -2,7 +2,6 @@ package builtin
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
@@ -25,9 +25,7 @@ const (
 
 func openSSD(t *testing.T) *infer.Detector {
 	t.Helper()
-	if _, err := os.Stat(ssdModel); err != nil {
-		t.Skipf("model missing (run scripts/setup.sh): %v", err)
-	}
+	realpart.File(t, realpart.SSDModel, ssdModel)
 	det, err := infer.Open(infer.Config{Path: ssdModel, Format: "ssd", Threads: 2, Batch: 4, Classes: []string{"person"}}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = det.Close() })
@@ -37,10 +35,9 @@ func openSSD(t *testing.T) *infer.Detector {
 // frames decodes n consecutive vtest.avi frames, captured 100 ms apart.
 func frames(t *testing.T, n int) []*stages.Frame {
 	t.Helper()
+	realpart.File(t, realpart.SampleVideo, vtest)
 	vc, err := gocv.VideoCaptureFile(vtest)
-	if err != nil {
-		t.Skipf("vtest.avi missing (apt-get install opencv-doc): %v", err)
-	}
+	require.NoError(t, err)
 	defer vc.Close()
 	start := time.Now()
 	var out []*stages.Frame

@@ -2,6 +2,7 @@ package vtest
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -20,6 +21,7 @@ import (
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/track"
 )
 
@@ -57,24 +59,26 @@ func TestVtestStability(t *testing.T) {
 	if !*run {
 		t.Skip("pass -vtest to run the SSD over vtest.avi (1-2 minutes on 2 shared cores)")
 	}
-	if _, err := os.Stat(*ssdPath); err != nil {
-		t.Skipf("%s missing: run pipeline model import --from tfjs third_party/coco-ssd/models/coco-ssd/model.json --out models/ssd_mobilenet_v2_coco.onnx", *ssdPath)
-	}
+	realpart.File(t, realpart.SSDModel, *ssdPath)
 	matcheck.Leaks(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// Confidence 0.2: the tracker's second pass wants the low scores.
 	det, err := infer.Open(infer.Config{Path: *ssdPath, Format: "ssd", Labels: "coco", Confidence: 0.2, Classes: []string{"person"}}, quiet)
+	if errors.Is(err, infer.ErrNoRuntime) {
+		realpart.Missing(t, realpart.ORT, err)
+	}
 	if err != nil {
-		t.Skipf("detector unavailable: %v", err)
+		t.Fatal(err)
 	}
 	defer det.Close()
 	if err := demoConfig.Validate([]string{"vtest"}); err != nil {
 		t.Fatal(err)
 	}
 
+	realpart.File(t, realpart.SampleVideo, vtestPath)
 	vc, err := gocv.VideoCaptureFile(vtestPath)
 	if err != nil {
-		t.Skipf("%s: %v (install opencv-doc)", vtestPath, err)
+		t.Fatalf("open %s: %v", vtestPath, err)
 	}
 	defer vc.Close()
 	img := gocv.NewMat()
