@@ -55,6 +55,13 @@ type strack struct {
 	obs    geom.Rect
 	obsKF  kalman
 	missed int
+
+	// paused is time since LastSeen during which nobody looked for the
+	// track (motion gating skipped the frame, or the regions left its box
+	// out): it does not count towards MaxLost. looked says whether this
+	// frame looked.
+	paused time.Duration
+	looked bool
 }
 
 // Tracker associates detections to tracks on one stream. It is not safe for
@@ -143,13 +150,31 @@ func New(cfg Config) *Tracker {
 // they still end once unmatched for longer than MaxLost. Calls must come in
 // non-decreasing time order; an earlier at is treated as no time passing.
 func (t *Tracker) Update(dets []Detection, at time.Time, inferred bool) Update {
+	return t.UpdateFocused(dets, at, inferred, nil)
+}
+
+// UpdateFocused is Update for a frame on which the detector looked only at
+// part of the picture (motion-gated regions), or at none of it: looked
+// reports whether a track's predicted box was inside what the detector saw.
+// A track nobody looked for is neither counted as missed nor aged towards
+// MaxLost for the time since the previous frame, so a parked car or a
+// person standing keeps its track (and fires no new events) while the gate
+// skips the frames it stands in. looked nil means the whole frame when
+// inferred is true, and plain Update's time-based ageing otherwise.
+func (t *Tracker) UpdateFocused(dets []Detection, at time.Time, inferred bool, looked func(geom.Rect) bool) Update {
 	for _, s := range t.tracks {
+		dt := time.Duration(0)
 		if at.After(s.at) {
-			s.kf.predict(at.Sub(s.at).Seconds(), t.cfg.MotionNoise)
+			dt = at.Sub(s.at)
+			s.kf.predict(dt.Seconds(), t.cfg.MotionNoise)
 			s.at = at
 		}
 		s.Box = s.kf.box()
 		s.Matched = false
+		s.looked = looked == nil || looked(s.Box)
+		if !s.looked {
+			s.paused += dt
+		}
 	}
 	var up Update
 	if inferred {
@@ -301,15 +326,15 @@ func (t *Tracker) confirm(s *strack, up *Update) {
 func (t *Tracker) age(at time.Time, inferred bool, up *Update) {
 	keep := t.tracks[:0]
 	for _, s := range t.tracks {
-		if !s.Matched && inferred {
+		if !s.Matched && inferred && s.looked {
 			s.missed++
 			if s.state == confirmed {
 				s.state = lost
 			}
 		}
-		gone := at.Sub(s.LastSeen)
+		gone := at.Sub(s.LastSeen) - s.paused
 		switch {
-		case s.state == tentative && inferred && !s.Matched && gone > t.cfg.TentativeMaxLost:
+		case s.state == tentative && inferred && s.looked && !s.Matched && gone > t.cfg.TentativeMaxLost:
 			// Judged on inferred frames only: with sparse inference (say
 			// 2 fps) a tentative track must survive the predict-only frames
 			// until the detector has had a chance to see it again.
@@ -376,6 +401,7 @@ func (t *Tracker) take(s *strack, dets []Detection, di int, at time.Time) {
 	s.Score = d.Score
 	s.Matched = true
 	s.LastSeen = at
+	s.paused = 0
 	s.Hits++
 	if s.state == lost {
 		s.state = confirmed
