@@ -181,4 +181,3 @@ func containment(a, b geom.Rect) float64 {
 func grow(b geom.Rect, d float64) geom.Rect {
 	return geom.Rect{X: b.X - d, Y: b.Y - d, W: b.W + 2*d, H: b.H + 2*d}
 }
-
