@@ -79,6 +79,8 @@ type Detector struct {
 	w, h           int // motion frame size
 
 	grey, small, blur, norm gocv.Mat
+	halves                  []gocv.Mat // halving steps of shrink, one per size in halfSizes
+	halfSizes               []image.Point
 	bg, bg8, diff, bin, dil gocv.Mat // bg is float32
 	labels, ccStats, cents  gocv.Mat
 	kernel                  gocv.Mat
@@ -146,8 +148,7 @@ func (d *Detector) Detect(frame gocv.Mat) (Result, error) {
 		src = d.grey
 	}
 	if d.h != d.frameH {
-		gocv.Resize(src, &d.small, image.Pt(d.w, d.h), 0, 0, gocv.InterpolationArea)
-		src = d.small
+		src = d.shrink(src)
 	}
 	gocv.GaussianBlur(src, &d.blur, image.Pt(blurSize, blurSize), 0, 0, gocv.BorderReplicate)
 	if d.cfg.Contrast {
@@ -215,6 +216,24 @@ func (d *Detector) Detect(frame gocv.Mat) (Result, error) {
 	return res, nil
 }
 
+// shrink scales the grey frame down to the motion frame size. Averaging
+// (INTER_AREA) keeps sensor noise out of the small frame, but OpenCV's
+// general area resampler costs more than the rest of Detect together, while
+// its halving path is vectorised and about thirty times faster. So: halve
+// while the result stays at or above the motion size (and the sides are
+// even), then interpolate the last step on the small frame.
+func (d *Detector) shrink(src gocv.Mat) gocv.Mat {
+	for i := range d.halves {
+		gocv.Resize(src, &d.halves[i], d.halfSizes[i], 0, 0, gocv.InterpolationArea)
+		src = d.halves[i]
+	}
+	if src.Cols() == d.w && src.Rows() == d.h {
+		return src
+	}
+	gocv.Resize(src, &d.small, image.Pt(d.w, d.h), 0, 0, gocv.InterpolationLinear)
+	return d.small
+}
+
 // stretch maps the blurred frame's 1st..99th percentile grey levels onto
 // 0..255 (gain capped at maxGain, centred) into d.norm.
 func (d *Detector) stretch() {
@@ -266,6 +285,14 @@ func (d *Detector) resize(w, h int) {
 	if d.w < 1 {
 		d.w = 1
 	}
+	for i := range d.halves {
+		d.halves[i].Close()
+	}
+	d.halves, d.halfSizes = d.halves[:0], d.halfSizes[:0]
+	for hw, hh := w, h; hw%2 == 0 && hh%2 == 0 && hh/2 >= d.h; hw, hh = hw/2, hh/2 {
+		d.halves = append(d.halves, gocv.NewMat())
+		d.halfSizes = append(d.halfSizes, image.Pt(hw/2, hh/2))
+	}
 	d.bg.Close()
 	d.bg = gocv.NewMat()
 	d.keep.Close()
@@ -299,6 +326,9 @@ func (d *Detector) Close() error {
 	for _, m := range []*gocv.Mat{&d.grey, &d.small, &d.blur, &d.norm, &d.bg, &d.bg8, &d.diff, &d.bin,
 		&d.dil, &d.labels, &d.ccStats, &d.cents, &d.kernel, &d.keep} {
 		m.Close()
+	}
+	for i := range d.halves {
+		d.halves[i].Close()
 	}
 	return nil
 }
