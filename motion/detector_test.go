@@ -282,3 +282,55 @@ func BenchmarkDecodeH264(b *testing.B) {
 	b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/frame")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/frame")
 }
+
+func TestContrastFindsMotionInADarkScene(t *testing.T) {
+	matcheck.Leaks(t)
+	frames := vtestFrames(t, 40)
+	// Night: the picture spans about 20 grey levels instead of 255.
+	dark := make([]gocv.Mat, len(frames))
+	for i, f := range frames {
+		dark[i] = gocv.NewMat()
+		defer dark[i].Close()
+		f.ConvertToWithParams(&dark[i], gocv.MatTypeCV8UC3, 0.08, 8)
+	}
+	count := func(contrast bool) (motionFrames int) {
+		cfg := Defaults()
+		cfg.Contrast = contrast
+		d := newDetector(t, cfg)
+		for _, f := range dark {
+			r, err := d.Detect(f)
+			require.NoError(t, err)
+			if len(r.Boxes) > 0 {
+				motionFrames++
+			}
+		}
+		return motionFrames
+	}
+	on, off := count(true), count(false)
+	t.Logf("dark vtest: motion in %d of %d frames with contrast normalisation, %d without", on, len(dark)-1, off)
+	require.GreaterOrEqual(t, on, len(dark)-2)
+	require.Less(t, off, on/2)
+}
+
+func TestContrastKeepsDarkNoiseQuiet(t *testing.T) {
+	matcheck.Leaks(t)
+	still := vtestFrames(t, 1)[0]
+	dark, noise, f32, out := gocv.NewMat(), gocv.NewMatWithSize(576, 768, gocv.MatTypeCV32FC3), gocv.NewMat(), gocv.NewMat()
+	for _, m := range []*gocv.Mat{&dark, &noise, &f32, &out} {
+		defer m.Close()
+	}
+	still.ConvertToWithParams(&dark, gocv.MatTypeCV32FC3, 0.08, 8)
+	d := newDetector(t, Defaults())
+	for i := 0; i < 60; i++ {
+		// Night sensor noise: sigma 3 grey levels on a 20-level picture.
+		gocv.RandN(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(3, 3, 3, 0))
+		gocv.Add(dark, noise, &f32)
+		f32.ConvertTo(&out, gocv.MatTypeCV8UC3)
+		r, err := d.Detect(out)
+		require.NoError(t, err)
+		if i > 0 {
+			require.False(t, r.Calibrating, "frame %d", i)
+			require.Empty(t, r.Boxes, "frame %d: stretched night noise taken for motion (share %.4f)", i, r.Share)
+		}
+	}
+}
