@@ -56,8 +56,9 @@ type Config struct {
 	// exposure change cancels out.
 	Contrast bool `yaml:"contrast"`
 	// WholeFrameShare: when at least this share of the unmasked motion
-	// frame changes at once (lights switched, IR cut filter, camera bumped)
-	// the background is rebuilt instead of motion being reported.
+	// frame changes at once, or the motion boxes cover at least this share
+	// of the frame (lights switched, IR cut filter, camera bumped), the
+	// background is rebuilt instead of motion being reported.
 	WholeFrameShare float64 `yaml:"whole_frame_share"`
 }
 
@@ -74,7 +75,7 @@ func Defaults() Config {
 		StationaryRecheck: time.Second,
 		Rate:              0.05,
 		Contrast:          true,
-		WholeFrameShare:   0.5,
+		WholeFrameShare:   0.6,
 	}
 }
 
@@ -123,7 +124,7 @@ func (c Config) Validate() error {
 		add("rate: must be in (0,1], got %g: it is the new frame's weight in the background average; 0.02-0.1 suits most cameras", c.Rate)
 	}
 	if math.IsNaN(c.WholeFrameShare) || c.WholeFrameShare <= 0 || c.WholeFrameShare > 1 {
-		add("whole_frame_share: must be in (0,1], got %g: it is the share of the frame that changing at once counts as a light change, not motion", c.WholeFrameShare)
+		add("whole_frame_share: must be in (0,1], got %g: it is the share of the frame that, changing at once, counts as a light change or camera bump, not motion", c.WholeFrameShare)
 	}
 	return errors.Join(errs...)
 }

@@ -46,7 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "rate", edit: func(c *Config) { c.Rate = 0 },
 			err: "rate: must be in (0,1], got 0: it is the new frame's weight in the background average; 0.02-0.1 suits most cameras"},
 		{name: "whole_frame_share", edit: func(c *Config) { c.WholeFrameShare = 1.5 },
-			err: "whole_frame_share: must be in (0,1], got 1.5: it is the share of the frame that changing at once counts as a light change, not motion"},
+			err: "whole_frame_share: must be in (0,1], got 1.5: it is the share of the frame that, changing at once, counts as a light change or camera bump, not motion"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()

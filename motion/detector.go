@@ -43,6 +43,9 @@ type Result struct {
 	Boxes []geom.Rect
 	// Share is the share of the unmasked motion frame that changed.
 	Share float64
+	// Coverage is the motion boxes' total area as a share of the frame
+	// (overlaps counted twice, capped at 1).
+	Coverage float64
 	// Calibrating is set while the background is being built (first frame,
 	// new frame size) or rebuilt after a whole-frame change; Boxes is empty
 	// then and the gate should run the full frame.
@@ -173,14 +176,33 @@ func (d *Detector) Detect(frame gocv.Mat) (Result, error) {
 	if d.keepPixels > 0 {
 		share = float64(gocv.CountNonZero(d.bin)) / float64(d.keepPixels)
 	}
-	res := Result{Share: share}
+	gocv.DilateWithParams(d.bin, &d.dil, d.kernel, image.Pt(-1, -1), dilateIterations, gocv.BorderConstant, color.RGBA{})
+	n := gocv.ConnectedComponentsWithStats(d.dil, &d.labels, &d.ccStats, &d.cents)
+	fw, fh := float64(d.frameW), float64(d.frameH)
+	sx, sy := fw/float64(d.w), fh/float64(d.h)
+	boxArea := 0
+	for i := 1; i < n; i++ { // label 0 is the background
+		if int(d.ccStats.GetIntAt(i, int(gocv.CC_STAT_AREA))) < d.cfg.MinArea {
+			continue
+		}
+		x, y := d.ccStats.GetIntAt(i, int(gocv.CC_STAT_LEFT)), d.ccStats.GetIntAt(i, int(gocv.CC_STAT_TOP))
+		w, h := d.ccStats.GetIntAt(i, int(gocv.CC_STAT_WIDTH)), d.ccStats.GetIntAt(i, int(gocv.CC_STAT_HEIGHT))
+		boxArea += int(w * h)
+		d.boxes = append(d.boxes, geom.RectFromCorners(float64(x)*sx, float64(y)*sy,
+			math.Min(float64(x+w)*sx, fw), math.Min(float64(y+h)*sy, fh)))
+	}
+	res := Result{Share: share, Coverage: math.Min(1, float64(boxArea)/float64(d.w*d.h))}
+	// A light change alters most pixels; a camera bump alters only the
+	// textured ones, but its boxes then cover most of the frame.
+	change := math.Max(res.Share, res.Coverage)
 
 	switch {
 	case d.calibrating:
 		d.calFrames++
-		if share >= d.cfg.WholeFrameShare/settleDivisor && d.calFrames < maxCalibrationFrames {
+		if change >= d.cfg.WholeFrameShare/settleDivisor && d.calFrames < maxCalibrationFrames {
 			// Still changing (exposure settling): follow the frame.
 			d.norm.ConvertTo(&d.bg, gocv.MatTypeCV32F)
+			d.boxes = d.boxes[:0]
 			res.Calibrating = true
 			return res, nil
 		}
@@ -188,27 +210,15 @@ func (d *Detector) Detect(frame gocv.Mat) (Result, error) {
 		// The frames before this one calibrated; this one is detected normally.
 		res.CalibrationFrames = d.calFrames - 1
 		d.stats.LastCalibrationFrames = res.CalibrationFrames
-	case share >= d.cfg.WholeFrameShare:
+	case change >= d.cfg.WholeFrameShare:
 		d.stats.Recalibrations++
 		d.calibrating, d.calFrames = true, 1
 		d.norm.ConvertTo(&d.bg, gocv.MatTypeCV32F)
+		d.boxes = d.boxes[:0]
 		res.Calibrating, res.WholeFrame = true, true
 		return res, nil
 	}
 	gocv.AccumulatedWeighted(d.norm, &d.bg, d.cfg.Rate)
-
-	gocv.DilateWithParams(d.bin, &d.dil, d.kernel, image.Pt(-1, -1), dilateIterations, gocv.BorderConstant, color.RGBA{})
-	n := gocv.ConnectedComponentsWithStats(d.dil, &d.labels, &d.ccStats, &d.cents)
-	fw, fh := float64(d.frameW), float64(d.frameH)
-	sx, sy := fw/float64(d.w), fh/float64(d.h)
-	for i := 1; i < n; i++ { // label 0 is the background
-		if int(d.ccStats.GetIntAt(i, int(gocv.CC_STAT_AREA))) < d.cfg.MinArea {
-			continue
-		}
-		x, y := float64(d.ccStats.GetIntAt(i, int(gocv.CC_STAT_LEFT))), float64(d.ccStats.GetIntAt(i, int(gocv.CC_STAT_TOP)))
-		w, h := float64(d.ccStats.GetIntAt(i, int(gocv.CC_STAT_WIDTH))), float64(d.ccStats.GetIntAt(i, int(gocv.CC_STAT_HEIGHT)))
-		d.boxes = append(d.boxes, geom.RectFromCorners(x*sx, y*sy, math.Min((x+w)*sx, fw), math.Min((y+h)*sy, fh)))
-	}
 	if len(d.boxes) > 0 {
 		d.stats.MotionFrames++
 	}

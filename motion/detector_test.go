@@ -3,6 +3,8 @@ package motion
 import (
 	"errors"
 	"image"
+	"image/color"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -26,10 +28,10 @@ func newDetector(t testing.TB, cfg Config) *Detector {
 
 func TestBusyVideoHasMotion(t *testing.T) {
 	matcheck.Leaks(t)
-	frames := vtestFrames(t, 120)
+	frames := vtestFrames(t, 200)
 	d := newDetector(t, Defaults())
 	withMotion, boxes := 0, 0
-	maxShare := 0.0
+	maxShare, maxCover := 0.0, 0.0
 	for i, f := range frames {
 		r, err := d.Detect(f)
 		require.NoError(t, err)
@@ -42,19 +44,17 @@ func TestBusyVideoHasMotion(t *testing.T) {
 			withMotion++
 		}
 		boxes += len(r.Boxes)
-		if r.Share > maxShare {
-			maxShare = r.Share
-		}
+		maxShare, maxCover = math.Max(maxShare, r.Share), math.Max(maxCover, r.Coverage)
 		for _, b := range r.Boxes {
 			require.True(t, b.X >= 0 && b.Y >= 0 && b.Right() <= 768+1e-9 && b.Bottom() <= 576+1e-9 && b.Area() > 0, "frame %d: box %+v", i, b)
 		}
 	}
-	t.Logf("vtest: motion in %d of %d frames, %.1f boxes per frame, max changed share %.3f",
-		withMotion, len(frames)-1, float64(boxes)/float64(len(frames)-1), maxShare)
+	t.Logf("vtest: motion in %d of %d frames, %.1f boxes per frame, max changed share %.3f, max box coverage %.3f",
+		withMotion, len(frames)-1, float64(boxes)/float64(len(frames)-1), maxShare, maxCover)
 	// People walk through every frame of vtest.
 	require.GreaterOrEqual(t, withMotion, len(frames)-2)
 	st := d.Stats()
-	require.Equal(t, Stats{Frames: 120, MotionFrames: withMotion, LastCalibrationFrames: 1}, st)
+	require.Equal(t, Stats{Frames: 200, MotionFrames: withMotion, LastCalibrationFrames: 1}, st)
 }
 
 func TestIdleSceneOnlyLightChange(t *testing.T) {
@@ -333,4 +333,44 @@ func TestContrastKeepsDarkNoiseQuiet(t *testing.T) {
 			require.Empty(t, r.Boxes, "frame %d: stretched night noise taken for motion (share %.4f)", i, r.Share)
 		}
 	}
+}
+
+func TestCameraBumpRecalibrates(t *testing.T) {
+	matcheck.Leaks(t)
+	still := vtestFrames(t, 1)[0]
+	// The camera is knocked 12 pixels right and 6 down at frame 30.
+	bumped := gocv.NewMat()
+	defer bumped.Close()
+	m := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	defer m.Close()
+	m.SetDoubleAt(0, 0, 1)
+	m.SetDoubleAt(0, 2, 12)
+	m.SetDoubleAt(1, 1, 1)
+	m.SetDoubleAt(1, 2, 6)
+	gocv.WarpAffineWithParams(still, &bumped, m, image.Pt(still.Cols(), still.Rows()), gocv.InterpolationLinear, gocv.BorderReflect, color.RGBA{})
+	const n, bump = 60, 30
+	before, after := idleScene(t, still, n, -1), idleScene(t, bumped, n, -1)
+	d := newDetector(t, Defaults())
+	recalAt, calFrames := -1, 0
+	for i := 0; i < n; i++ {
+		f := before[i]
+		if i >= bump {
+			f = after[i]
+		}
+		r, err := d.Detect(f)
+		require.NoError(t, err)
+		if r.WholeFrame {
+			recalAt = i
+			t.Logf("bump at frame %d: changed share %.3f, motion boxes' coverage %.3f", i, r.Share, r.Coverage)
+		}
+		if r.CalibrationFrames > 0 && i > 1 {
+			calFrames = r.CalibrationFrames
+		}
+		if i > 0 && !r.Calibrating {
+			require.Empty(t, r.Boxes, "frame %d: share %.4f coverage %.3f", i, r.Share, r.Coverage)
+		}
+	}
+	require.Equal(t, bump, recalAt)
+	require.LessOrEqual(t, calFrames, 3)
+	require.Equal(t, 1, d.Stats().Recalibrations)
 }
