@@ -42,8 +42,8 @@ type Config struct {
 	Refresh time.Duration `yaml:"refresh"`
 	// StationaryRecheck is how often the detector re-checks tracks that
 	// stopped moving (a parked car, a person standing) when nothing else
-	// runs; 0 re-checks them every frame. Keep it below the tracker's
-	// max_lost unless the tracker does not age tracks on skipped frames.
+	// runs; 0 re-checks them every frame. The tracker must not age tracks
+	// on frames the gate skips, or its max_lost must exceed this.
 	StationaryRecheck time.Duration `yaml:"stationary_recheck"`
 
 	// Rate is the background's learning rate per frame: the weight of the
@@ -72,7 +72,7 @@ func Defaults() Config {
 		FrameHeight:       180,
 		Regions:           region.Defaults(),
 		Refresh:           10 * time.Second,
-		StationaryRecheck: time.Second,
+		StationaryRecheck: 5 * time.Second,
 		Rate:              0.05,
 		Contrast:          true,
 		WholeFrameShare:   0.6,
