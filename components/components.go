@@ -6,6 +6,7 @@ package components
 
 import (
 	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/motion"
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/sink/natsink"
 	"github.com/osprey-vision/osprey/sink/preview"
@@ -18,6 +19,7 @@ import (
 func Builtin() *stages.Registry {
 	return stages.NewRegistry().
 		AddSource(capture.Plugin()).
+		AddStage(motion.Plugin()).
 		AddStage(builtin.DetectPlugin()).
 		AddStage(builtin.TrackPlugin()).
 		AddSink(natsink.Plugin()).

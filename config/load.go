@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -66,7 +67,7 @@ func Load(path string, reg *stages.Registry) (*Pipeline, error) {
 // Parse decodes and validates pipeline YAML against the components in reg;
 // name is used in error messages and to default the pipeline name.
 func Parse(name string, data []byte, reg *stages.Registry) (*Pipeline, error) {
-	d := &decoder{file: name, pos: map[string]ast.Node{}}
+	d := &decoder{file: name, pos: map[string]ast.Node{}, skip: map[string]bool{}}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		d.yamlError("", err)
@@ -180,6 +181,7 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 		d.add(n, "streams", fmt.Sprintf("expected a list of streams, got %s", describe(n)))
 		return
 	}
+	streamKeys := p.Registry.StreamKeys()
 	for i, item := range seq.Values {
 		path := fmt.Sprintf("streams[%d]", i)
 		d.pos[path] = item
@@ -194,7 +196,13 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 		}
 		// Positions for the id and url checks, also when no source decodes the item.
 		for _, kv := range kvs {
-			d.pos[path+"."+keyString(kv.Key)] = kv.Value
+			key := keyString(kv.Key)
+			d.pos[path+"."+key] = kv.Value
+			if _, ok := streamKeys[key]; ok {
+				// A stage's per-stream override: the stage decodes it, not the source.
+				d.skip[path+"."+key] = true
+				d.overrides = append(d.overrides, override{path: path + "." + key, key: key, node: kv.Value, index: i})
+			}
 		}
 		_ = nodeToValue(item, &head)
 		s := Stream{ID: head.ID, URL: head.URL}
@@ -247,8 +255,26 @@ func (d *decoder) decodeStages(p *Pipeline, owned map[string]ast.Node) {
 			}
 			d.decode(n, field.Addr().Interface(), key)
 		}
+		for _, o := range d.overrides {
+			if !slices.Contains(st.StreamKeys, o.key) {
+				continue
+			}
+			ov, ok := cfg.(stages.StreamOverrider)
+			if !ok {
+				d.add(o.node, o.path, fmt.Sprintf("the %s stage lists %q as a stream key but its config takes no overrides (a bug in that component)", st.Name, o.key))
+				continue
+			}
+			d.decode(o.node, ov.OverrideFor(o.key, p.Streams[o.index].ID), o.path)
+		}
 		p.Stages = append(p.Stages, sec)
 	}
+}
+
+// override is a stage key found inside a streams[] item.
+type override struct {
+	path, key string
+	node      ast.Node
+	index     int
 }
 
 // decodeSinks hands each key under `sinks:` to the sink registered for it.
@@ -320,6 +346,10 @@ type decoder struct {
 	later Errors
 	// pos maps a field path (streams[0].url) to its value's node.
 	pos map[string]ast.Node
+	// skip holds paths walk leaves to another component (streams[0].motion).
+	skip map[string]bool
+	// overrides are the stages' per-stream keys found in streams[] items.
+	overrides []override
 }
 
 func (d *decoder) add(n ast.Node, path, msg string) {
@@ -447,6 +477,9 @@ func (d *decoder) walk(n ast.Node, t reflect.Type, path string) {
 			key := keyString(kv.Key)
 			ft, known := fields[key]
 			child := join(path, key)
+			if d.skip[child] {
+				continue
+			}
 			if !known {
 				d.add(kv.Key, child, unknownKeyMessage(key, fields))
 				continue

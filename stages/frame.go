@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/object"
 )
 
@@ -54,8 +55,12 @@ type Frame struct {
 	// Width and Height are the image size in pixels, kept after Image is released.
 	Width, Height int
 
+	// Focus is where the detector should look on this frame, set by a stage
+	// ahead of it (motion gating); the zero value is the whole frame.
+	Focus Focus
 	// Inferred is true when the detector ran on this frame; false when the frame
-	// skipped inference (detect.every / max_fps) and the tracker only predicted.
+	// skipped inference (detect.every / max_fps / motion gating) and the
+	// tracker only predicted.
 	Inferred bool
 	// Detections are the detector's output, in Image pixels.
 	Detections []object.Detection
@@ -67,6 +72,21 @@ type Frame struct {
 	refs      atomic.Int32
 	hooksMu   sync.Mutex
 	onRelease []func()
+}
+
+// Focus tells the detector where to look on one frame.
+type Focus struct {
+	// Skip means nothing needs the detector on this frame (nothing moves):
+	// the tracker only predicts, and tracks are not aged for it.
+	Skip bool
+	// Regions are crops, in Image pixels, to run the detector on instead of
+	// the whole frame; empty means the whole frame.
+	Regions []geom.Rect
+	// Motion are the motion boxes found, in Image pixels (for overlays).
+	Motion []geom.Rect
+	// Reason says why the gate decided as it did (a metric label); empty
+	// when no gate ran.
+	Reason string
 }
 
 // NewFrame returns a frame owning img, with one reference held by the caller.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/object"
 )
 
 // Registry maps what a pipeline file names to the components that implement
@@ -75,6 +76,17 @@ func (r *Registry) Schemes() []string { return sortedKeys(r.sources) }
 
 // Stages returns the stage plugins in pipeline order.
 func (r *Registry) Stages() []StagePlugin { return slices.Clone(r.stages) }
+
+// StreamKeys returns every key a streams[] item may carry for a stage.
+func (r *Registry) StreamKeys() map[string]StagePlugin {
+	out := map[string]StagePlugin{}
+	for _, p := range r.stages {
+		for _, k := range p.StreamKeys {
+			out[k] = p
+		}
+	}
+	return out
+}
 
 // StageOwning returns the stage plugin that owns a top-level key.
 func (r *Registry) StageOwning(key string) (StagePlugin, bool) {
@@ -172,6 +184,10 @@ type StagePlugin struct {
 	Keys []string
 	// Spec is the configuration of those keys, decoded together.
 	Spec Spec
+	// StreamKeys are keys of Keys that a streams[] item may carry too, to
+	// override the top-level section for that stream (streams[].motion).
+	// Spec's type must then implement StreamOverrider.
+	StreamKeys []string
 	// Build returns the stages to run, in order (none: the plugin is off for
 	// this pipeline). Stages are built before sinks, so Build may provide
 	// values in res for the sinks (Overlays).
@@ -238,8 +254,62 @@ type Resources struct {
 // Shared is what components provide each other while a pipeline is built
 // (stages first, then sinks) and while it runs. It is safe for concurrent use.
 type Shared struct {
-	mu       sync.Mutex
-	overlays func(stream string) Overlay
+	mu         sync.Mutex
+	overlays   func(stream string) Overlay
+	tracks     func(stream string) []object.Track
+	modelInput func() (w, h int)
+}
+
+// ProvideTracks registers the function that returns a stream's current
+// tracks (the track stage calls it; motion gating reads it).
+func (s *Shared) ProvideTracks(fn func(stream string) []object.Track) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.tracks = fn
+	s.mu.Unlock()
+}
+
+// Tracks returns stream's current tracks; nil when no stage provides them.
+func (s *Shared) Tracks(stream string) []object.Track {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	fn := s.tracks
+	s.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(stream)
+}
+
+// ProvideModelInput registers the function that returns the detector's
+// input size in pixels (<= 0 when dynamic); the detect stage calls it.
+func (s *Shared) ProvideModelInput(fn func() (w, h int)) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.modelInput = fn
+	s.mu.Unlock()
+}
+
+// ModelInput returns the detector's input size; ok is false before a
+// detect stage provides it.
+func (s *Shared) ModelInput() (w, h int, ok bool) {
+	if s == nil {
+		return 0, 0, false
+	}
+	s.mu.Lock()
+	fn := s.modelInput
+	s.mu.Unlock()
+	if fn == nil {
+		return 0, 0, false
+	}
+	w, h = fn()
+	return w, h, true
 }
 
 // ProvideOverlays registers the function that returns a stream's zones and
@@ -329,6 +399,15 @@ type Control interface {
 	// Snapshot returns a JPEG of the latest frame of stream, or an error
 	// (unknown stream, no frame yet) for the requester.
 	Snapshot(stream string) ([]byte, error)
+}
+
+// StreamOverrider is implemented by stage configs with StreamKeys. After
+// decoding the top-level keys, the loader calls OverrideFor for each stream
+// item that carries key and decodes the item's node over the returned
+// target: a pointer to the stream's own copy of the top-level value, which
+// the config keeps for that stream.
+type StreamOverrider interface {
+	OverrideFor(key, stream string) any
 }
 
 // StreamForgetter is an optional interface for stages that keep per-stream

@@ -127,7 +127,7 @@ func (r *Runner) Emit(stream string, evs ...event.Event) {
 func metaFrame(f *Frame) *Frame {
 	m := &Frame{
 		Stream: f.Stream, Seq: f.Seq, Captured: f.Captured, Deadline: f.Deadline,
-		Width: f.Width, Height: f.Height, Inferred: f.Inferred,
+		Width: f.Width, Height: f.Height, Inferred: f.Inferred, Focus: f.Focus,
 		Detections: f.Detections, Tracks: f.Tracks, Events: f.Events,
 	}
 	m.refs.Store(1)

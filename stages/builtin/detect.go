@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/infer/governor"
+	"github.com/osprey-vision/osprey/motion/region"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -34,6 +39,10 @@ type Detect struct {
 
 	in     []*infer.Input
 	frames []*stages.Frame
+	fis    []*frameInputs
+	// runs counts inputs run through the model per stream
+	// (osprey_inferences_total); nil when not exported.
+	runs *prometheus.CounterVec
 }
 
 // NewDetect returns the detect stage running det on up to batch frames at
@@ -58,18 +67,21 @@ func (d *Detect) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame,
 }
 
 // ProcessBatch implements stages.BatchStage: one inference run for every
-// frame in fs that carries model input.
+// input of every frame in fs (a whole frame, or each of its regions).
+// Detections in regions are mapped back to the frame and de-duplicated
+// across regions.
 func (d *Detect) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stages.Frame, error) {
-	d.in, d.frames = d.in[:0], d.frames[:0]
+	d.in, d.frames, d.fis = d.in[:0], d.frames[:0], d.fis[:0]
 	for _, f := range fs {
-		if in := d.inputs.take(f); in != nil {
-			d.in = append(d.in, in)
+		if fi := d.inputs.take(f); fi != nil {
+			d.in = append(d.in, fi.ins...)
 			d.frames = append(d.frames, f)
+			d.fis = append(d.fis, fi)
 		}
 	}
 	defer func() {
-		for _, in := range d.in {
-			in.Release()
+		for _, fi := range d.fis {
+			fi.release()
 		}
 	}()
 	if len(d.in) == 0 {
@@ -83,11 +95,49 @@ func (d *Detect) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stage
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 	d.observe(time.Since(t0), len(d.in))
+	k := 0
 	for i, f := range d.frames {
-		f.Detections = dets[i]
+		fi := d.fis[i]
+		n := len(fi.ins)
+		if d.runs != nil {
+			d.runs.WithLabelValues(f.Stream).Add(float64(n))
+		}
+		if len(fi.regions) == 0 {
+			f.Detections = dets[k]
+		} else {
+			f.Detections = mergeRegions(fi.regions, dets[k:k+n], f.Width, f.Height)
+		}
 		f.Inferred = true
+		k += n
 	}
 	return fs, nil
+}
+
+// mergeRegions maps each region's detections (in region pixels) to frame
+// pixels and keeps one detection per object: a box a region edge cut is
+// joined with, or dropped for, the same object seen whole in another region.
+func mergeRegions(regions []geom.Rect, perRegion [][]infer.Detection, w, h int) []infer.Detection {
+	var found []region.Found
+	var src []infer.Detection
+	for ri, ds := range perRegion {
+		for _, dt := range ds {
+			found = append(found, region.Found{Region: ri, Box: dt.Box, Class: dt.ClassID, Score: float64(dt.Confidence)})
+			dt.Keypoints = slices.Clone(dt.Keypoints)
+			for j := range dt.Keypoints {
+				dt.Keypoints[j].X += regions[ri].X
+				dt.Keypoints[j].Y += regions[ri].Y
+			}
+			src = append(src, dt)
+		}
+	}
+	kept := region.Merge(regions, float64(w), float64(h), found, region.DefaultMergeOptions())
+	out := make([]infer.Detection, 0, len(kept))
+	for _, k := range kept {
+		dt := src[k.Index]
+		dt.Box = k.Box
+		out = append(out, dt)
+	}
+	return out
 }
 
 // current returns the detector for the governor's level (the base one when

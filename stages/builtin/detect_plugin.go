@@ -197,6 +197,16 @@ func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, 
 	sampling := NewSampling(c.Detect.Every, c.Detect.MaxFPS)
 	inputs := NewInputs()
 	detect := NewDetect(det, c.Detect.Batch, inputs, res.Log)
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "osprey_inferences_total", Help: "Inputs run through the detector, by stream: whole frames, or motion regions (one per region).",
+	}, []string{"stream"})
+	if res.Metrics != nil {
+		if err := res.Metrics.Register(runs); err != nil {
+			return nil, fmt.Errorf("detect: inference metric: %w", err)
+		}
+	}
+	detect.runs = runs
+	res.Shared.ProvideModelInput(det.InputSize)
 	if gc := c.Detect.Governor; gc != nil {
 		level := prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "osprey_governor_level", Help: "Current latency-governor level (0 = best quality).",
@@ -219,7 +229,9 @@ func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, 
 		if err != nil {
 			return nil, err
 		}
-		replicas = append(replicas, NewDetect(d, c.Detect.Batch, inputs, res.Log))
+		r := NewDetect(d, c.Detect.Batch, inputs, res.Log)
+		r.runs = runs
+		replicas = append(replicas, r)
 	}
 	return []stages.StageSpec{
 		{Name: "preprocess", Stage: NewPreprocess(det, sampling, inputs)},

@@ -3,44 +3,58 @@ package builtin
 import (
 	"sync"
 
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/stages"
 )
 
 // Inputs hands model input tensors from the preprocess stage to the detect
-// stage. The tensor is scratch private to those two stages, so it travels
+// stage. The tensors are scratch private to those two stages, so they travel
 // beside the frame rather than on it; a frame released before detect ran (a
-// queue dropped it, a stage failed) returns its tensor to the pool through
+// queue dropped it, a stage failed) returns its tensors to the pool through
 // its OnRelease hook.
 type Inputs struct {
 	mu sync.Mutex
-	m  map[*stages.Frame]*infer.Input
+	m  map[*stages.Frame]*frameInputs
+}
+
+// frameInputs is one frame's model input: one tensor for the whole frame,
+// or one per region (frame pixels) when motion gating focused it.
+type frameInputs struct {
+	ins     []*infer.Input
+	regions []geom.Rect
+}
+
+func (fi *frameInputs) release() {
+	for _, in := range fi.ins {
+		in.Release()
+	}
 }
 
 // NewInputs returns an empty table; one is shared by a preprocess stage and
 // every detect replica after it.
-func NewInputs() *Inputs { return &Inputs{m: map[*stages.Frame]*infer.Input{}} }
+func NewInputs() *Inputs { return &Inputs{m: map[*stages.Frame]*frameInputs{}} }
 
-// put attaches in to f until take or f's last release.
-func (t *Inputs) put(f *stages.Frame, in *infer.Input) {
+// put attaches fi to f until take or f's last release.
+func (t *Inputs) put(f *stages.Frame, fi *frameInputs) {
 	t.mu.Lock()
-	t.m[f] = in
+	t.m[f] = fi
 	t.mu.Unlock()
 	f.OnRelease(func() {
-		if in := t.take(f); in != nil {
-			in.Release()
+		if fi := t.take(f); fi != nil {
+			fi.release()
 		}
 	})
 }
 
-// take detaches and returns f's input, or nil when f has none (it skipped
+// take detaches and returns f's inputs, or nil when f has none (it skipped
 // inference). The caller releases what it took.
-func (t *Inputs) take(f *stages.Frame) *infer.Input {
+func (t *Inputs) take(f *stages.Frame) *frameInputs {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	in := t.m[f]
+	fi := t.m[f]
 	delete(t.m, f)
-	return in
+	return fi
 }
 
 // has reports whether f carries model input.
@@ -50,7 +64,7 @@ func (t *Inputs) has(f *stages.Frame) bool {
 	return t.m[f] != nil
 }
 
-// Len returns how many frames hold an input (tests check it drains to zero).
+// Len returns how many frames hold inputs (tests check it drains to zero).
 func (t *Inputs) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -6,12 +6,14 @@ package builtin
 
 import (
 	"context"
+	"image"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
@@ -64,19 +66,47 @@ func NewPreprocess(p Preprocessor, s *Sampling, inputs *Inputs) *Preprocess {
 
 // Process implements stages.Stage.
 func (p *Preprocess) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, error) {
-	if !p.sample(f) {
+	if f.Focus.Skip || !p.sample(f) {
 		return []*stages.Frame{f}, nil
 	}
 	img, err := picture.Mat(f)
 	if err != nil {
 		return nil, err
 	}
-	in := p.pool.Get()
-	if err := p.prep.Preprocess(img, in); err != nil {
-		in.Release()
-		return nil, err
+	fi := &frameInputs{}
+	if len(f.Focus.Regions) == 0 {
+		in := p.pool.Get()
+		fi.ins = append(fi.ins, in)
+		if err := p.prep.Preprocess(img, in); err != nil {
+			fi.release()
+			return nil, err
+		}
+		p.inputs.put(f, fi)
+		return []*stages.Frame{f}, nil
 	}
-	p.inputs.put(f, in)
+	// One input per region, each resized to the model's input on its own:
+	// a small distant object gets more of the model's pixels.
+	bounds := image.Rect(0, 0, img.Cols(), img.Rows())
+	for _, r := range f.Focus.Regions {
+		rect := image.Rect(int(r.X), int(r.Y), int(r.X+r.W), int(r.Y+r.H)).Intersect(bounds)
+		if rect.Empty() {
+			continue
+		}
+		view := img.Region(rect)
+		in := p.pool.Get()
+		fi.ins = append(fi.ins, in)
+		fi.regions = append(fi.regions, geom.Rect{X: float64(rect.Min.X), Y: float64(rect.Min.Y), W: float64(rect.Dx()), H: float64(rect.Dy())})
+		err := p.prep.Preprocess(view, in)
+		_ = view.Close()
+		if err != nil {
+			fi.release()
+			return nil, err
+		}
+	}
+	if len(fi.ins) == 0 {
+		return []*stages.Frame{f}, nil
+	}
+	p.inputs.put(f, fi)
 	return []*stages.Frame{f}, nil
 }
 

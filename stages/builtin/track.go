@@ -2,11 +2,13 @@ package builtin
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/osprey-vision/osprey/analytics"
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
 )
@@ -30,8 +32,10 @@ type Track struct {
 type streamTrack struct {
 	tracker *track.Tracker
 	engine  *analytics.Engine
-	w, h    int
-	seq     uint64
+	// tracks are the tracks of the latest frame (Tracks, for motion gating).
+	tracks []track.Track
+	w, h   int
+	seq    uint64
 }
 
 // NewTrack returns the track stage.
@@ -57,8 +61,18 @@ func (t *Track) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, 
 	for _, d := range f.Detections {
 		t.dets = append(t.dets, track.Detection{Box: d.Box, ClassID: d.ClassID, Label: d.Label, Score: float64(d.Confidence)})
 	}
-	up := s.tracker.Update(t.dets, f.Captured, f.Inferred)
+	var up track.Update
+	switch fo := f.Focus; {
+	case fo.Skip:
+		// Motion gating skipped the detector: nobody looked for anything.
+		up = s.tracker.UpdateFocused(nil, f.Captured, false, lookedNowhere)
+	case f.Inferred && len(fo.Regions) > 0:
+		up = s.tracker.UpdateFocused(t.dets, f.Captured, true, func(b geom.Rect) bool { return insideAny(b, fo.Regions) })
+	default:
+		up = s.tracker.Update(t.dets, f.Captured, f.Inferred)
+	}
 	f.Tracks = up.Tracks
+	s.tracks = up.Tracks
 	f.Events = append(f.Events, s.engine.Update(up.Tracks, up.Started, up.Ended, f.Width, f.Height, f.Seq, f.Captured)...)
 	s.w, s.h, s.seq = f.Width, f.Height, f.Seq
 	return []*stages.Frame{f}, nil
@@ -98,4 +112,29 @@ func (t *Track) Close(context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Tracks returns a stream's tracks on its latest frame (a copy), for motion
+// gating ahead of the detector.
+func (t *Track) Tracks(stream string) []track.Track {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.streams[stream]; s != nil {
+		return slices.Clone(s.tracks)
+	}
+	return nil
+}
+
+func lookedNowhere(geom.Rect) bool { return false }
+
+// insideAny reports whether b's centre lies in one of the regions: the
+// detector saw the object there, so not finding it counts as a miss.
+func insideAny(b geom.Rect, regions []geom.Rect) bool {
+	cx, cy := b.X+b.W/2, b.Y+b.H/2
+	for _, r := range regions {
+		if cx >= r.X && cx <= r.X+r.W && cy >= r.Y && cy <= r.Y+r.H {
+			return true
+		}
+	}
+	return false
 }

@@ -54,6 +54,7 @@ func TrackPlugin() stages.StagePlugin {
 			t.OnClose(res.Emit)
 			t.cur = *c
 			res.Shared.ProvideOverlays(t.Overlays)
+			res.Shared.ProvideTracks(t.Tracks)
 			// The tracker is cheap and needs every inferred frame: a frame that
 			// got this far is tracked even if late, so no inference is wasted.
 			return []stages.StageSpec{{Name: "track", Stage: t, KeepStale: true}}, nil
