@@ -78,6 +78,7 @@ type Tracker struct {
 	edges     []edge
 	order     []int
 
+	// scores learns the detector's score distribution (ScoreQuantile).
 	scores scoreHist
 }
 
