@@ -3,6 +3,7 @@ package builtin
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -42,6 +43,8 @@ type ModelConfig struct {
 	Spin bool `yaml:"spin"`
 	// Resize is letterbox or stretch ("" is the format's default).
 	Resize string `yaml:"resize"`
+	// DETR settles what a detr model's outputs leave open (docs/detect.md).
+	DETR infer.DETROptions `yaml:"detr"`
 }
 
 // DetectOptions configures when and how the detector runs (`detect:`).
@@ -49,6 +52,9 @@ type DetectOptions struct {
 	Confidence float32  `yaml:"confidence"`
 	IoU        float32  `yaml:"iou"`
 	Classes    []string `yaml:"classes"`
+	// NMS runs non-maximum suppression on NMS-free formats too
+	// (yolo-end2end, detr), which skip it by default.
+	NMS bool `yaml:"nms"`
 	// Every runs inference on one frame in N per stream; the others only go
 	// through the tracker's prediction, so tracks stay smooth at camera rate.
 	Every int `yaml:"every"`
@@ -92,6 +98,7 @@ func (c *DetectConfig) InferConfig(resolve func(string) string) infer.Config {
 		Path: path, Format: m.Format, Labels: m.Labels, Library: m.Library,
 		Providers: m.Providers, Threads: m.Threads, InterOpThreads: m.InterOpThreads, Spin: m.Spin,
 		Confidence: d.Confidence, IoU: d.IoU, Classes: d.Classes, Batch: d.Batch, Resize: m.Resize,
+		NMS: d.NMS, DETR: m.DETR,
 	}
 }
 
@@ -131,6 +138,12 @@ func (c *DetectConfig) Validate(env stages.Env) error {
 	case "", infer.ResizeLetterbox, infer.ResizeStretch:
 	default:
 		bad("model.resize", "%q is unknown: use letterbox or stretch", m.Resize)
+	}
+	choices, values := infer.DETRChoices(), m.DETR.Values()
+	for _, key := range slices.Sorted(maps.Keys(choices)) {
+		if v := values[key]; v != "" && !slices.Contains(choices[key], v) {
+			bad("model.detr."+key, "%q is unknown: use %s (or leave it empty to infer it from the outputs)", v, strings.Join(choices[key], ", "))
+		}
 	}
 	if d.Confidence < 0 || d.Confidence > 1 {
 		bad("detect.confidence", "must be in [0,1], got %g", d.Confidence)
