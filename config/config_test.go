@@ -136,6 +136,21 @@ func TestParseErrors(t *testing.T) {
 			err:  `p.yaml:4:11: model.format: "yolov9" is unknown: use one of`,
 		},
 		{
+			name: "motion mask point outside the frame",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nmotion:\n  enabled: true\n  masks: [[[0, 0], [1.3, 0], [1, 1]]]\n",
+			err:  `p.yaml:5:20: motion.masks[0][1]: x=1.3 outside [0,1]: give mask points as fractions`,
+		},
+		{
+			name: "per-stream motion override out of range",
+			conf: "streams:\n  - id: a\n    url: test://\n    motion: {threshold: 300}\nmodel: {path: " + model + ", format: ssd}\n",
+			err:  `p.yaml:4:25: streams[0].motion.threshold: must be in 1..255, got 300`,
+		},
+		{
+			name: "motion regions cap",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nmotion: {regions: {max: 0}}\n",
+			err:  `p.yaml:3:25: motion.regions.max: must be in 1..16, got 0`,
+		},
+		{
 			name: "syntax error",
 			conf: "streams: [{id: a, url: test://}\nmodel: {\n",
 			err:  `p.yaml:`,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/motion/region"
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Config is a stream's `motion` section. The first eight keys are the names
@@ -79,60 +80,51 @@ func Defaults() Config {
 	}
 }
 
-// Validate reports every bad field at once (errors.Join). Each error starts
-// with the field's path relative to the motion section and says what to do.
+// Validate reports every bad field at once (errors.Join), each a
+// stages.FieldError at its path relative to the motion section, saying
+// what to do.
 func (c Config) Validate() error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	add := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
 	if c.Threshold < 1 || c.Threshold > 255 {
-		add("threshold: must be in 1..255, got %d: it is the grey-level change a pixel needs to count as moving; 20-40 suits most cameras", c.Threshold)
+		add("threshold", "must be in 1..255, got %d: it is the grey-level change a pixel needs to count as moving; 20-40 suits most cameras", c.Threshold)
 	}
 	if c.MinArea < 1 {
-		add("min_area: must be at least 1, got %d: it is the smallest motion blob, in pixels of the %d-row motion frame", c.MinArea, c.FrameHeight)
+		add("min_area", "must be at least 1, got %d: it is the smallest motion blob, in pixels of the %d-row motion frame", c.MinArea, c.FrameHeight)
 	}
 	if c.FrameHeight < 36 || c.FrameHeight > 1080 {
-		add("frame_height: must be in 36..1080, got %d: lower loses small objects, higher costs CPU; 180 suits most cameras", c.FrameHeight)
+		add("frame_height", "must be in 36..1080, got %d: lower loses small objects, higher costs CPU; 180 suits most cameras", c.FrameHeight)
 	}
 	for i, pg := range c.Masks {
 		if len(pg) < 3 {
-			add("masks[%d]: a polygon needs at least 3 points, got %d", i, len(pg))
+			add(fmt.Sprintf("masks[%d]", i), "a polygon needs at least 3 points, got %d", len(pg))
 		}
 		for j, pt := range pg {
 			if len(pt) != 2 {
-				add("masks[%d][%d]: a point is [x, y], got %d numbers", i, j, len(pt))
+				add(fmt.Sprintf("masks[%d][%d]", i, j), "a point is [x, y], got %d numbers", len(pt))
 				continue
 			}
 			for k, name := range []string{"x", "y"} {
 				if v := pt[k]; math.IsNaN(v) || v < 0 || v > 1 {
-					add("masks[%d][%d]: %s=%g outside [0,1]: give mask points as fractions of the frame width and height, (0,0) top-left to (1,1) bottom-right", i, j, name, v)
+					add(fmt.Sprintf("masks[%d][%d]", i, j), "%s=%g outside [0,1]: give mask points as fractions of the frame width and height, (0,0) top-left to (1,1) bottom-right", name, v)
 				}
 			}
 		}
 	}
 	if err := c.Regions.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			add("regions.%v", e)
-		}
+		errs = append(errs, stages.Under("regions", err))
 	}
 	if c.Refresh < 0 {
-		add("refresh: must not be negative, got %v: it is the longest time between full-frame runs (0 turns the refresh off)", c.Refresh)
+		add("refresh", "must not be negative, got %v: it is the longest time between full-frame runs (0 turns the refresh off)", c.Refresh)
 	}
 	if c.StationaryRecheck < 0 {
-		add("stationary_recheck: must not be negative, got %v: it is how often stopped tracks are re-checked (0 means every frame)", c.StationaryRecheck)
+		add("stationary_recheck", "must not be negative, got %v: it is how often stopped tracks are re-checked (0 means every frame)", c.StationaryRecheck)
 	}
 	if math.IsNaN(c.Rate) || c.Rate <= 0 || c.Rate > 1 {
-		add("rate: must be in (0,1], got %g: it is the new frame's weight in the background average; 0.02-0.1 suits most cameras", c.Rate)
+		add("rate", "must be in (0,1], got %g: it is the new frame's weight in the background average; 0.02-0.1 suits most cameras", c.Rate)
 	}
 	if math.IsNaN(c.WholeFrameShare) || c.WholeFrameShare <= 0 || c.WholeFrameShare > 1 {
-		add("whole_frame_share: must be in (0,1], got %g: it is the share of the frame that, changing at once, counts as a light change or camera bump, not motion", c.WholeFrameShare)
+		add("whole_frame_share", "must be in (0,1], got %g: it is the share of the frame that, changing at once, counts as a light change or camera bump, not motion", c.WholeFrameShare)
 	}
 	return errors.Join(errs...)
-}
-
-// unjoin returns the errors an errors.Join holds, or err alone.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

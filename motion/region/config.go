@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/osprey-vision/osprey/stages"
 )
 
 // Config says how motion and track boxes become detector crops. It is the
@@ -32,13 +34,13 @@ func Defaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Max < 1 || c.Max > 16 {
-		errs = append(errs, fmt.Errorf("max: must be in 1..16, got %d: each region is one detector run, so a high cap costs more than one full-frame run", c.Max))
+		errs = append(errs, stages.Errorf("max", "must be in 1..16, got %d: each region is one detector run, so a high cap costs more than one full-frame run", c.Max))
 	}
 	if math.IsNaN(c.Margin) || c.Margin < 0 || c.Margin > 2 {
-		errs = append(errs, fmt.Errorf("margin: must be in 0..2 (a share of a box's larger side), got %g", c.Margin))
+		errs = append(errs, stages.Errorf("margin", "must be in 0..2 (a share of a box's larger side), got %g", c.Margin))
 	}
 	if math.IsNaN(c.FullFrameShare) || c.FullFrameShare <= 0 || c.FullFrameShare > 1 {
-		errs = append(errs, fmt.Errorf("full_frame_share: must be in (0,1] (a share of the frame area), got %g", c.FullFrameShare))
+		errs = append(errs, stages.Errorf("full_frame_share", "must be in (0,1] (a share of the frame area), got %g", c.FullFrameShare))
 	}
 	return errors.Join(errs...)
 }
