@@ -13,8 +13,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -63,7 +65,7 @@ func dispatch(ctx context.Context, args []string) int {
 
 func usage(cmds map[string]command) {
 	fmt.Fprintln(os.Stderr, "usage: pipeline <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"run", "validate", "bench", "detect", "model", "events", "watch", "soak"} {
+	for _, name := range slices.Sorted(maps.Keys(cmds)) {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, cmds[name].summary)
 	}
 }
