@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 
@@ -105,7 +104,6 @@ type streamGate struct {
 	cfg      Config
 	det      *Detector
 	gate     *gate.Gate
-	prev     map[uint64]geom.Rect // track boxes on the previous frame
 	warned   bool
 	tracks   []geom.Rect
 	moving   int
@@ -144,7 +142,7 @@ func (s *Stage) state(stream string) (*streamGate, error) {
 		return g, nil
 	}
 	cfg := s.cfg.For(stream)
-	g := &streamGate{cfg: cfg, prev: map[uint64]geom.Rect{}}
+	g := &streamGate{cfg: cfg}
 	if cfg.Enabled {
 		det, err := NewDetector(cfg)
 		if err != nil {
@@ -178,7 +176,7 @@ func (s *Stage) Process(_ context.Context, f *stages.Frame) ([]*stages.Frame, er
 		g.warned = true
 		s.res.Log.Warn("motion detection failed: running the full frame", "stream", f.Stream, "err", derr)
 	}
-	g.classify(s.res.Shared.Tracks(f.Stream))
+	g.classify(s.res.Shared.Tracks(f.Stream), res.Boxes)
 	dec := g.gate.Decide(gate.Input{
 		Time: f.Captured, Motion: len(res.Boxes) > 0, Calibrating: res.Calibrating, MotionFailed: derr != nil,
 		MovingTracks: g.moving, StationaryTracks: g.still,
@@ -233,23 +231,27 @@ func (s *Stage) plan(f *stages.Frame, g *streamGate, motion []geom.Rect, dec gat
 	return gate.Regions
 }
 
-// movedShare is how far, as a share of its larger side, a track's box must
-// move between two frames to count as moving.
-const movedShare = 0.02
+// overlapShare is how much of a track's box a motion box must cover for
+// the track to count as moving.
+const overlapShare = 0.1
 
-// classify splits the stream's tracks into moving and stationary by how far
-// each box moved since the previous frame; a track seen for the first time
-// counts as moving.
-func (g *streamGate) classify(tracks []object.Track) {
+// classify splits the stream's tracks into moving (a motion box covers part
+// of the box: pixels changed where the object is) and stationary. The
+// tracker's own boxes are not used for this: between detections they move
+// along the motion model's prediction, also for a person who stopped.
+func (g *streamGate) classify(tracks []object.Track, motion []geom.Rect) {
 	g.tracks, g.stillBox = g.tracks[:0], g.stillBox[:0]
 	g.moving, g.still = 0, 0
-	seen := make(map[uint64]geom.Rect, len(tracks))
 	for _, t := range tracks {
 		b := t.Box
-		seen[t.ID] = b
-		prev, ok := g.prev[t.ID]
-		d := math.Hypot(b.X+b.W/2-prev.X-prev.W/2, b.Y+b.H/2-prev.Y-prev.H/2)
-		if !ok || d > movedShare*math.Max(b.W, b.H) {
+		moving := false
+		for _, m := range motion {
+			if a := b.Area(); a > 0 && b.Intersect(m).Area() >= overlapShare*a {
+				moving = true
+				break
+			}
+		}
+		if moving {
 			g.moving++
 			g.tracks = append(g.tracks, b)
 			continue
@@ -257,7 +259,6 @@ func (g *streamGate) classify(tracks []object.Track) {
 		g.still++
 		g.stillBox = append(g.stillBox, b)
 	}
-	g.prev = seen
 }
 
 // Close implements stages.Stage and releases every stream's buffers.
