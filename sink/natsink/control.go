@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -81,6 +82,13 @@ func (s *Sink) subscribeControlLocked() error {
 			return fmt.Errorf("natsink: subscribe to %s: %w", subj, err)
 		}
 		s.ctrlSubs = append(s.ctrlSubs, sub)
+	}
+	// The server knows the subscriptions once Connect returns, so a request
+	// right after it finds a responder (TestControl saw none, once, on a
+	// loaded machine). A failed flush is not fatal: they arrive with the next
+	// round trip.
+	if err := s.nc.FlushTimeout(2 * time.Second); err != nil {
+		s.log.Warn("natsink: control subscriptions not confirmed by the server yet", "err", err)
 	}
 	return nil
 }
