@@ -10,6 +10,7 @@ import (
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/sink/natsink"
 	"github.com/osprey-vision/osprey/sink/preview"
+	"github.com/osprey-vision/osprey/sink/webhook"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/stages/builtin"
 )
@@ -25,5 +26,6 @@ func Builtin() *stages.Registry {
 		AddSink(natsink.Plugin()).
 		AddSink(preview.Plugin()).
 		AddSink(jsonl.Plugin()).
-		AddSink(jsonl.StdoutPlugin())
+		AddSink(jsonl.StdoutPlugin()).
+		AddSink(webhook.Plugin())
 }
