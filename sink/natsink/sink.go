@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/osprey-vision/osprey/internal/drain"
 	"github.com/osprey-vision/osprey/sink/spool"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -515,16 +516,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Unlock()
 
 	if started {
-		close(s.drain)
-		t := time.NewTimer(s.cfg.CloseTimeout)
-		select {
-		case <-s.done:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		close(s.stop)
-		<-s.done
+		drain.Bounded(ctx, s.drain, s.done, s.cfg.CloseTimeout, func() { close(s.stop) })
 	}
 	if n := s.q.Pending(); n > 0 {
 		if s.cfg.Spool.Dir != "" {

@@ -37,6 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/osprey-vision/osprey/internal/drain"
 	"github.com/osprey-vision/osprey/sink/spool"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -497,16 +498,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Unlock()
 
 	if started {
-		close(s.drain)
-		t := time.NewTimer(s.cfg.CloseTimeout)
-		select {
-		case <-s.done:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		s.abort()
-		<-s.done
+		drain.Bounded(ctx, s.drain, s.done, s.cfg.CloseTimeout, s.abort)
 	}
 	s.abort()
 	s.tr.CloseIdleConnections()
