@@ -3,15 +3,11 @@ package infer
 import (
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/osprey-vision/osprey/geom"
-	"github.com/osprey-vision/osprey/infer/onnxgraph"
 	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
@@ -48,38 +44,11 @@ type planted struct {
 // output batch follows the input batch.
 func plantModel(t testing.TB, input []int64, outs ...planted) string {
 	t.Helper()
-	g := onnxgraph.NewGraph("planted")
-	g.AddInput("images", onnxgraph.Float, onnxgraph.Shape(input...)...)
-	g.AddInitializer(onnxgraph.Int64Tensor("axes", []int64{3}, []int64{1, 2, 3}))
-	g.AddInitializer(onnxgraph.FloatTensor("zero", nil, []float32{0}))
-	g.AddNode("ReduceSum", []string{"images", "axes"}, []string{"sum"}, onnxgraph.AttrInt("keepdims", 1))
-	g.AddNode("Mul", []string{"sum", "zero"}, []string{"zeros"})
+	ps := plantSpec{input: input}
 	for _, o := range outs {
-		rank := len(o.dims) + 1
-		shape := make([]int64, rank)
-		shape[0] = -1
-		for i := 1; i < rank; i++ {
-			shape[i] = 1
-		}
-		g.AddInitializer(onnxgraph.Int64Tensor(o.name+"_shape", []int64{int64(rank)}, shape))
-		g.AddInitializer(onnxgraph.FloatTensor(o.name+"_value", append([]int64{1}, o.dims...), o.data))
-		g.AddNode("Reshape", []string{"zeros", o.name + "_shape"}, []string{o.name + "_zeros"})
-		g.AddNode("Add", []string{o.name + "_zeros", o.name + "_value"}, []string{o.name})
-		g.AddOutput(o.name, onnxgraph.Float, onnxgraph.Shape(append([]int64{input[0]}, o.dims...)...)...)
+		ps.outs = append(ps.outs, plantedOut{planted: o})
 	}
-	m, err := g.Model(13)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "planted.onnx")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return plant(t, ps)
 }
 
 // openTest opens a detector and closes it when the test ends.
