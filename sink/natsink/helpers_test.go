@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/internal/testlog"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -50,16 +50,7 @@ func runServer(t testing.TB, opts *server.Options) *server.Server {
 }
 
 // testLogger logs to the test output, so warnings show up under -v.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t) }
 
 // validate checks body against event/schema.json.
 func validate(t testing.TB, body []byte) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/internal/testlog"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -226,16 +227,7 @@ func newSink(t testing.TB, cfg Config, log *slog.Logger) *Sink {
 }
 
 // testLogger logs to the test output, so warnings show up under -v.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t) }
 
 // logBuf collects log lines, for tests that check what was logged.
 type logBuf struct {
