@@ -7,53 +7,55 @@ import (
 	"strings"
 )
 
-// Config selects and tunes a detector. The zero value of an optional field
+// Config selects and tunes a detector. It is the Go API; pipeline files
+// reach it through the detect stage's `model:` and `detect:` sections
+// (stages/builtin.DetectConfig). The zero value of an optional field
 // means "the format's or the package's default" (see the field comments).
 type Config struct {
 	// Path is the ONNX model file.
-	Path string `yaml:"path"`
+	Path string
 	// Format names the model's output convention: auto (or "": detect it
 	// from the model's metadata and outputs), ssd, yolov8 (also v11),
 	// yolov5, yolox, yolo-end2end (YOLOv10, YOLO26), detr (RT-DETR,
 	// RF-DETR, D-FINE, DEIM) or blazeface.
-	Format string `yaml:"format"`
+	Format string
 	// Labels is "coco" (the format's COCO list: 80 classes for YOLO, the
 	// 90-id map for SSD), "" (the model's metadata names, else the format's
 	// default) or a file with one label per line, line i naming class
 	// index i.
-	Labels string `yaml:"labels"`
+	Labels string
 	// Library is the ONNX Runtime shared library. "" tries $ORT_LIB, then
 	// third_party/lib/libonnxruntime.so under the module root or next to the
 	// executable, then the system library paths.
-	Library string `yaml:"library"`
+	Library string
 	// Providers are execution providers tried in order (tensorrt, cuda,
 	// openvino, coreml, cpu); the first that works is used. Empty means cpu.
-	Providers []string `yaml:"providers"`
+	Providers []string
 	// Threads and InterOpThreads size ONNX Runtime's thread pools; 0 lets
 	// ONNX Runtime choose.
-	Threads        int `yaml:"threads"`
-	InterOpThreads int `yaml:"inter_op_threads"`
+	Threads        int
+	InterOpThreads int
 	// Spin lets ONNX Runtime's idle pool threads busy-wait for the next run
 	// (its default). Off here: in a pipeline the spinning takes CPU from the
 	// stages running beside inference.
-	Spin bool `yaml:"spin"`
+	Spin bool
 	// Confidence is the minimum score kept (0 means 0.5); IoU is the
 	// non-maximum-suppression overlap threshold (0 means 0.45).
-	Confidence float32 `yaml:"confidence"`
-	IoU        float32 `yaml:"iou"`
+	Confidence float32
+	IoU        float32
 	// Classes keeps only these labels; empty keeps every class.
-	Classes []string `yaml:"classes"`
+	Classes []string
 	// Batch is the largest batch the caller will pass to Detect (0 means 1).
 	// Models with a fixed batch dimension run in chunks of that size.
-	Batch int `yaml:"batch"`
+	Batch int
 	// Resize is "letterbox" (keep aspect ratio, pad) or "stretch"; "" uses
 	// the format's default.
-	Resize string `yaml:"resize"`
+	Resize string
 	// NMS runs non-maximum suppression on the NMS-free formats too
 	// (yolo-end2end, detr); the others always run it.
-	NMS bool `yaml:"nms"`
+	NMS bool
 	// DETR settles what a detr model's outputs leave open.
-	DETR DETROptions `yaml:"detr"`
+	DETR DETROptions
 }
 
 // Defaults used when the corresponding Config field is zero.
