@@ -107,7 +107,9 @@ type Section struct {
 }
 
 // Queues overrides the link in front of each stage. Unset links take the
-// mode's default (live: latest, 2 frames; offline: block, 8 frames).
+// mode's default (live: the capture link keeps the latest 2 frames of each
+// stream and the stages behind it pull through 1-frame blocking links;
+// offline: block, 8 frames).
 type Queues struct {
 	Capture    *stages.Link `yaml:"capture"`
 	Preprocess *stages.Link `yaml:"preprocess"`
@@ -203,10 +205,17 @@ func (p *Pipeline) Link(stage string) stages.Link {
 	l := stages.Link{Size: 8, Policy: stages.Block}
 	if p.Mode == Live {
 		switch stage {
-		case "capture", "preprocess", "detect":
-			// Keep the newest frames in front of the expensive stages: latency
-			// stays bounded however fast the camera is.
+		case "capture":
+			// The one admission point: the newest 2 frames of each stream,
+			// served in turn (the runner's fair queue), so latency stays
+			// bounded however fast the cameras are and every camera gets
+			// its share.
 			l = stages.Link{Size: 2, Policy: stages.Latest}
+		case "motion", "preprocess", "detect":
+			// Behind the admission point the stages pull: a frame is taken
+			// only when the detector can take the one before it, so no frame
+			// is preprocessed only to be thrown away, and none waits long.
+			l = stages.Link{Size: 1, Policy: stages.Block}
 		case "sinks":
 			l = stages.Link{Size: 4, Policy: stages.Latest}
 		}

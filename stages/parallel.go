@@ -7,14 +7,15 @@ import (
 )
 
 // runParallel runs a stage on several instances at once (Stage plus
-// Replicas): a dispatcher collects batches in input order and numbers them,
-// each instance takes the next batch when free, and the results are put back
-// in number order before they go on, so per-stream frame order holds.
+// Replicas): a dispatcher waits for a free instance, collects the next batch
+// in input order, admits it against the deadline and numbers it; the
+// instance runs it, and the results are put back in number order before they
+// go on, so per-stream frame order holds.
 //
 // On 2 cores, two inference sessions with one thread each outrun one session
 // with two threads: the intra-op parallelism of a small network is far from
 // perfect, while two independent runs are.
-func (r *Runner) runParallel(ctx context.Context, st StageSpec, in, out *queue) {
+func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out *queue) {
 	stagesAll := append([]Stage{st.Stage}, st.Replicas...)
 	defer func() {
 		for _, s := range st.Replicas { // st.Stage is closed by runStage
@@ -28,64 +29,63 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in, out *queue) 
 		n = bs.BatchSize()
 	}
 
-	type job struct {
-		seq    uint64
-		frames []*Frame
-	}
 	type result struct {
 		seq  uint64
 		outs []*Frame
 	}
 	var (
 		estMu sync.Mutex
-		est   estimate
+		est   estimate // per frame: a batch of n takes about n times it
 	)
-	jobs := make(chan job)
 	results := make(chan result, len(stagesAll))
+	free := make(chan Stage, len(stagesAll))
+	for _, s := range stagesAll {
+		free <- s
+	}
 
 	go func() {
-		defer close(jobs)
+		var wg sync.WaitGroup
+		defer func() {
+			wg.Wait()
+			close(results)
+		}()
 		b := newBatcher(in, n, st.BatchTimeout)
 		var seq uint64
 		for {
+			// Wait for a free instance before collecting: a batch admitted
+			// and then left waiting for a worker would age past the
+			// deadline check that let it in.
+			stage := <-free
 			batch := b.next(nil)
 			if batch == nil {
 				return
 			}
 			estMu.Lock()
-			e := est.value()
+			e := est.value() * time.Duration(len(batch))
 			estMu.Unlock()
+			live := r.admit(st, in, batch, e)
 			// Every batch gets a number, even an empty one, so the
 			// collector never waits for a number that will not come.
-			jobs <- job{seq: seq, frames: r.admit(st, in, batch, e)}
+			job := seq
 			seq++
-		}
-	}()
-
-	var wg sync.WaitGroup
-	for _, stage := range stagesAll {
-		wg.Go(func() {
-			for j := range jobs {
+			wg.Go(func() {
+				defer func() { free <- stage }()
 				var outs []*Frame
-				if len(j.frames) > 0 {
+				if len(live) > 0 {
 					var took time.Duration
 					var err error
-					outs, took, err = r.call(ctx, st, stage, j.frames)
+					outs, took, err = r.call(ctx, st, stage, live)
 					estMu.Lock()
-					est.observe(took)
+					est.observe(took / time.Duration(len(live)))
 					estMu.Unlock()
 					if err != nil {
-						r.failed(st, j.frames, err)
+						r.failed(st, live, err)
 						outs = nil
 					}
 				}
-				results <- result{seq: j.seq, outs: outs}
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(results)
+				results <- result{seq: job, outs: outs}
+			})
+		}
 	}()
 
 	pending := map[uint64][]*Frame{}

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Policy says what a link between two stages does when its queue is full.
@@ -103,3 +104,28 @@ func (q *queue) drop(f *Frame, reason string) {
 	q.obs.Dropped(f.Stream, q.stage, reason)
 	f.Release()
 }
+
+// recv implements inlet. A frame already queued wins over a fired stop.
+func (q *queue) recv(stop <-chan time.Time) (*Frame, recvState) {
+	select {
+	case f, ok := <-q.ch:
+		return recvResult(f, ok)
+	default:
+	}
+	select {
+	case f, ok := <-q.ch:
+		return recvResult(f, ok)
+	case <-stop: // nil: never
+		return nil, recvTimeout
+	}
+}
+
+func recvResult(f *Frame, ok bool) (*Frame, recvState) {
+	if !ok {
+		return nil, recvClosed
+	}
+	return f, recvOK
+}
+
+// close ends the queue: the consumer drains it, then gets recvClosed.
+func (q *queue) close() { close(q.ch) }

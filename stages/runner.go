@@ -57,8 +57,14 @@ type Graph struct {
 	Sources  []SourceSpec
 	Stages   []StageSpec
 	Sinks    []SinkSpec
-	// SourceLink is the queue between the sources and the first stage.
+	// SourceLink is the queue between the sources and the first stage. With
+	// the Latest policy it is per stream (Size frames each) and served in
+	// round-robin, so every camera gets its share of the stages behind it.
 	SourceLink Link
+	// Weights are optional per-stream shares of a Latest source link: a
+	// stream of weight 2 gets two frames per round to the others' one.
+	// Unset streams weigh 1.
+	Weights map[string]int
 	// Budget is the latency budget: a frame older than this is dropped as stale
 	// by the next stage that sees it. Zero disables deadlines.
 	Budget time.Duration
@@ -190,8 +196,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 
 	// Stage chain: queue[i] feeds stage i; out feeds the fan-out to sinks.
-	in := newQueue(firstName(r.g.Stages), r.g.SourceLink, r.obs)
-	first := in
+	first := r.sourceQueue()
+	var in inlet = first
 	for i, st := range r.g.Stages {
 		var out *queue
 		if i+1 < len(r.g.Stages) {
@@ -203,7 +209,20 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Go(func() { r.runStage(hard, st, stageIn, out) })
 		in = out
 	}
-	last := in
+	last, ok := in.(*queue)
+	if !ok { // no stages: the sources feed the sinks through a plain queue
+		last = newQueue("sinks", Link{Size: 8, Policy: Block}, r.obs)
+		go func() {
+			for {
+				f, st := in.recv(nil)
+				if st == recvClosed {
+					close(last.ch)
+					return
+				}
+				last.push(hard, f)
+			}
+		}()
+	}
 	wg.Go(func() {
 		for f := range last.ch {
 			r.obs.EndToEnd(f.Stream, time.Since(f.Captured))
@@ -239,7 +258,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	go func() {
 		srcWG.Wait()
-		close(first.ch)
+		first.close()
 	}()
 
 	done := make(chan struct{})
@@ -272,6 +291,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	return ErrDrainTimeout
 }
 
+// sourceQueue is the queue between the sources and the first stage: the fair
+// per-stream queue for a Latest link, a plain queue otherwise (offline,
+// blocking sources take turns by themselves).
+func (r *Runner) sourceQueue() interface {
+	inlet
+	outlet
+	close()
+} {
+	name := firstName(r.g.Stages)
+	if r.g.SourceLink.Policy == Latest {
+		return newFairQueue(name, r.g.SourceLink, r.g.Weights, r.obs)
+	}
+	return newQueue(name, r.g.SourceLink, r.obs)
+}
+
 func firstName(st []StageSpec) string {
 	if len(st) == 0 {
 		return "sinks"
@@ -282,7 +316,7 @@ func firstName(st []StageSpec) string {
 // runSource reads one stream until it ends or ctx is done. A source that is
 // unreachable is retried with capped exponential back-off; a source that fails
 // for good is logged and stops alone: other streams keep running.
-func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out *queue) {
+func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out outlet) {
 	log := r.log.With("stream", s.Stream)
 	defer func() { _ = s.Source.Close(hard) }()
 	backoff := r.g.BackoffMin
@@ -338,7 +372,7 @@ func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out *queue) 
 
 // runStage feeds frames from in through one stage to out, then closes out so
 // the next stage drains in order.
-func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
+func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out *queue) {
 	defer close(out.ch)
 	defer func() {
 		if err := st.Stage.Close(ctx); err != nil {
@@ -354,7 +388,11 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 		return
 	}
 	var est estimate
-	for f := range in.ch {
+	for {
+		f, state := in.recv(nil)
+		if state == recvClosed {
+			return
+		}
 		if !st.KeepStale && r.late(f, est.value()) {
 			in.drop(f, ReasonStale)
 			continue
@@ -368,8 +406,8 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in, out *queue) {
 	}
 }
 
-func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in, out *queue) {
-	var est estimate
+func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in inlet, out *queue) {
+	var est estimate // per frame: a batch of n takes about n times it
 	b := newBatcher(in, bs.BatchSize(), st.BatchTimeout)
 	var buf []*Frame
 	for {
@@ -378,12 +416,12 @@ func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage,
 			return
 		}
 		buf = batch
-		live := r.admit(st, in, batch, est.value())
+		live := r.admit(st, in, batch, est.value()*time.Duration(len(batch)))
 		if len(live) == 0 {
 			continue
 		}
 		outs, took, err := r.call(ctx, st, st.Stage, live)
-		est.observe(took)
+		est.observe(took / time.Duration(len(live)))
 		if err != nil {
 			r.failed(st, live, err)
 			continue
@@ -395,9 +433,11 @@ func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage,
 }
 
 // admit drops the frames of batch that would be stale by the time the stage,
-// taking about est, is done with them, and counts the others in. It reuses
-// batch's storage.
-func (r *Runner) admit(st StageSpec, in *queue, batch []*Frame, est time.Duration) []*Frame {
+// taking about est for the whole batch, is done with them, and counts the
+// others in. It is called once the batch is collected and a stage instance
+// is free to start on it, so collection and waiting are already behind the
+// frames. It reuses batch's storage.
+func (r *Runner) admit(st StageSpec, in inlet, batch []*Frame, est time.Duration) []*Frame {
 	live := batch[:0]
 	for _, f := range batch {
 		if !st.KeepStale && r.late(f, est) {
@@ -455,14 +495,14 @@ func (r *Runner) failed(st StageSpec, fs []*Frame, err error) {
 // most timeout after the first frame (or, with no timeout, taking only what
 // is already queued).
 type batcher struct {
-	in      *queue
+	in      inlet
 	n       int
 	timeout time.Duration
 	timer   *time.Timer
 	closed  bool
 }
 
-func newBatcher(in *queue, n int, timeout time.Duration) *batcher {
+func newBatcher(in inlet, n int, timeout time.Duration) *batcher {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &batcher{in: in, n: max(n, 1), timeout: timeout, timer: t}
@@ -474,33 +514,24 @@ func (b *batcher) next(buf []*Frame) []*Frame {
 	if b.closed {
 		return nil
 	}
-	f, ok := <-b.in.ch
-	if !ok {
+	f, state := b.in.recv(nil)
+	if state == recvClosed {
 		b.closed = true
 		return nil
 	}
 	buf = append(buf, f)
+	stop := closedStop // no timeout: take only what is already queued
 	if b.timeout > 0 && len(buf) < b.n {
 		b.timer.Reset(b.timeout)
 		defer b.timer.Stop()
+		stop = b.timer.C
 	}
 	for len(buf) < b.n {
-		var g *Frame
-		var ok bool
-		if b.timeout <= 0 {
-			select {
-			case g, ok = <-b.in.ch:
-			default:
-				return buf // no timeout: take only what is already queued
-			}
-		} else {
-			select {
-			case g, ok = <-b.in.ch:
-			case <-b.timer.C:
-				return buf
-			}
-		}
-		if !ok {
+		g, state := b.in.recv(stop)
+		switch state {
+		case recvTimeout:
+			return buf
+		case recvClosed:
 			b.closed = true
 			return buf
 		}

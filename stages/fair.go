@@ -1,0 +1,197 @@
+package stages
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// inlet is what a stage loop reads frames from: a plain queue between two
+// stages, or the fair queue in front of a live pipeline's first stage.
+type inlet interface {
+	// recv returns the next frame. stop nil waits as long as it takes; a
+	// fired or closed stop returns recvTimeout when no frame is ready (a
+	// closed channel makes recv non-blocking).
+	recv(stop <-chan time.Time) (*Frame, recvState)
+	// drop releases f and counts it against the consuming stage.
+	drop(f *Frame, reason string)
+}
+
+// outlet is what a producer (a source, a stage) hands frames to.
+type outlet interface {
+	push(hard context.Context, f *Frame)
+}
+
+type recvState int
+
+const (
+	recvOK      recvState = iota
+	recvTimeout           // stop fired first
+	recvClosed            // closed and drained
+)
+
+// closedStop is a stop channel that has always fired: recv never waits.
+var closedStop = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
+
+// fairQueue is the admission point of a live pipeline: one small slot ring
+// per stream in front of the first stage, served in weighted round-robin.
+//
+// A single shared latest queue is not fair: when six cameras at the same
+// rate push into it and the detector takes a sixth of their frames, which
+// camera's frame is newest when the detector pulls depends on how the
+// captures are phased against it, and two of six cameras got a third of the
+// frames the best one got. Per-stream slots served in turn give each camera
+// its share whatever the phase, and each stream still keeps only its newest
+// frames (the oldest of a full ring is dropped as queue_full), so latency
+// stays bounded per camera. DeepStream's muxer does the same in spirit: one
+// frame per source per batch.
+type fairQueue struct {
+	stage string // the consumer, for drop accounting
+	size  int    // frames kept per stream
+	obs   Observer
+
+	mu      sync.Mutex
+	streams []*fairSlot // in order of first frame
+	byID    map[string]*fairSlot
+	weights map[string]int
+	cursor  int // the stream whose turn it is
+	held    int // frames held, all streams
+	closed  bool
+	ready   chan struct{} // one token: a frame arrived (closed on close)
+}
+
+// fairSlot is one stream's ring: frames oldest first, and how many of its
+// turn (its weight) it has used.
+type fairSlot struct {
+	id     string
+	frames []*Frame
+	weight int
+	used   int
+}
+
+func newFairQueue(stage string, l Link, weights map[string]int, obs Observer) *fairQueue {
+	return &fairQueue{
+		stage: stage, size: max(l.Size, 1), obs: obs,
+		byID: map[string]*fairSlot{}, weights: weights, ready: make(chan struct{}, 1),
+	}
+}
+
+// push puts f in its stream's ring, dropping that stream's oldest frame when
+// the ring is full. It never blocks: a live source must not wait for the
+// detector.
+func (q *fairQueue) push(_ context.Context, f *Frame) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.drop(f, ReasonShutdown)
+		return
+	}
+	s := q.byID[f.Stream]
+	if s == nil {
+		s = &fairSlot{id: f.Stream, weight: max(q.weights[f.Stream], 1)}
+		q.byID[f.Stream] = s
+		q.streams = append(q.streams, s)
+	}
+	var old *Frame
+	if len(s.frames) >= q.size {
+		old = s.popFront()
+		q.held--
+	}
+	s.frames = append(s.frames, f)
+	q.held++
+	q.signal()
+	q.mu.Unlock()
+	if old != nil {
+		q.drop(old, ReasonQueueFull)
+	}
+}
+
+func (s *fairSlot) popFront() *Frame {
+	f := s.frames[0]
+	copy(s.frames, s.frames[1:])
+	s.frames[len(s.frames)-1] = nil
+	s.frames = s.frames[:len(s.frames)-1]
+	return f
+}
+
+// signal leaves the ready token; q.mu is held, so it never races close.
+func (q *fairQueue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// recv implements inlet: the oldest frame of the stream whose turn it is.
+func (q *fairQueue) recv(stop <-chan time.Time) (*Frame, recvState) {
+	for {
+		q.mu.Lock()
+		f := q.pick()
+		closed := q.closed
+		if f != nil && q.held > 0 && !closed {
+			q.signal() // another consumer may be waiting on the token we took
+		}
+		q.mu.Unlock()
+		if f != nil {
+			return f, recvOK
+		}
+		if closed {
+			return nil, recvClosed
+		}
+		if stop == nil {
+			<-q.ready
+			continue
+		}
+		select {
+		case <-q.ready:
+		case <-stop:
+			// A frame may have come with the stop: take it rather than time out.
+			q.mu.Lock()
+			f := q.pick()
+			q.mu.Unlock()
+			if f != nil {
+				return f, recvOK
+			}
+			return nil, recvTimeout
+		}
+	}
+}
+
+// pick takes the next frame in weighted round-robin order; q.mu is held. A
+// stream gets up to its weight of consecutive frames per round, and a stream
+// with nothing queued loses its turn.
+func (q *fairQueue) pick() *Frame {
+	if q.held == 0 {
+		return nil
+	}
+	for range 2*len(q.streams) + 1 {
+		s := q.streams[q.cursor]
+		if len(s.frames) > 0 && s.used < s.weight {
+			f := s.popFront()
+			s.used++
+			q.held--
+			return f
+		}
+		s.used = 0
+		q.cursor = (q.cursor + 1) % len(q.streams)
+	}
+	return nil
+}
+
+func (q *fairQueue) drop(f *Frame, reason string) {
+	q.obs.Dropped(f.Stream, q.stage, reason)
+	f.Release()
+}
+
+// close ends the queue once every source has returned: the consumer drains
+// what is held, then gets recvClosed.
+func (q *fairQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	close(q.ready)
+}
