@@ -96,6 +96,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 	g := stages.Graph{
 		Pipeline:     cfg.Name,
 		SourceLink:   cfg.Link("capture"),
+		Weights:      cfg.Weights(),
 		Budget:       cfg.LatencyBudget,
 		DrainTimeout: cfg.DrainTimeout,
 	}

@@ -159,8 +159,9 @@ func StatusLine(prev, cur metrics.Snapshot, dt time.Duration) string {
 		if !c.Up && c.In > 0 {
 			up = " DOWN"
 		}
-		line := fmt.Sprintf("%s%s: in %.1f out %.1f fps, drops %d", name, up,
-			float64(c.In-p.In)/dt.Seconds(), float64(c.Out-p.Out)/dt.Seconds(), drops)
+		line := fmt.Sprintf("%s%s: in %.1f out %.1f fps, detector %.1f/s, drops %d", name, up,
+			float64(c.In-p.In)/dt.Seconds(), float64(c.Out-p.Out)/dt.Seconds(),
+			float64(c.Inferences-p.Inferences)/dt.Seconds(), drops)
 		if len(rs) > 0 {
 			line += " (+" + strings.Join(rs, ", ") + ")"
 		}

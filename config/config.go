@@ -87,6 +87,10 @@ type Pipeline struct {
 // Stream is one streams[] item.
 type Stream struct {
 	ID, URL string
+	// Weight is the stream's share of the stages behind the admission point
+	// in live mode (streams[].weight, default 1): a weight-2 stream gets two
+	// frames per round to a weight-1 stream's one.
+	Weight int
 	// Source is the plugin registered for the URL's scheme; Config its
 	// decoded settings (the whole item).
 	Source stages.SourcePlugin
@@ -175,6 +179,17 @@ func SinkConfig[C any](p *Pipeline, key string) (*C, bool) {
 // Env returns what components' checks and builders know of the pipeline.
 func (p *Pipeline) Env() stages.Env {
 	return stages.Env{Pipeline: p.Name, Streams: p.StreamIDs(), Live: p.Mode == Live, Resolve: p.Resolve}
+}
+
+// Weights returns the streams' weights that differ from 1, for the runner.
+func (p *Pipeline) Weights() map[string]int {
+	w := map[string]int{}
+	for _, s := range p.Streams {
+		if s.Weight > 1 {
+			w[s.ID] = s.Weight
+		}
+	}
+	return w
 }
 
 // StreamIDs returns the stream IDs in file order.

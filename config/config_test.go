@@ -59,6 +59,7 @@ func TestParseGoodPipeline(t *testing.T) {
 	require.Equal(t, stages.Link{Size: 2, Policy: stages.Latest}, p.Link("capture"), "the admission point keeps the newest frames")
 	require.Equal(t, stages.Link{Size: 1, Policy: stages.Block}, p.Link("detect"), "behind it the stages pull")
 	require.Equal(t, stages.Link{Size: 8, Policy: stages.Block}, p.Link("track"))
+	require.Equal(t, map[string]int{}, p.Weights(), "every stream weighs 1 unless it says otherwise")
 	tc, ok := StageConfig[builtin.TrackConfig](p, "track")
 	require.True(t, ok)
 	require.Equal(t, 30*time.Second, tc.Zones[0].LoiterAfter)
@@ -125,6 +126,11 @@ func TestParseErrors(t *testing.T) {
 			name: "duplicate stream id",
 			conf: "streams:\n  - {id: a, url: test://}\n  - {id: a, url: test://}\nmodel: {path: " + model + ", format: ssd}\n",
 			err:  `p.yaml:3:10: streams[1].id: duplicate stream id "a" (also streams[0]): ids must be unique`,
+		},
+		{
+			name: "stream weight out of range",
+			conf: "streams:\n  - {id: a, url: test://, weight: 0}\nmodel: {path: " + model + ", format: ssd}\n",
+			err:  `p.yaml:2:39: streams[0].weight: must be a whole number from 1 to 100 (its share of the detector against weight-1 streams), got 0`,
 		},
 		{
 			name: "zone on unknown stream",
@@ -224,4 +230,12 @@ func TestShippedPipelinesParse(t *testing.T) {
 func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("/nonexistent/p.yaml", components.Builtin())
 	require.EqualError(t, err, "/nonexistent/p.yaml: cannot read pipeline file: no such file or directory")
+}
+
+func TestStreamWeight(t *testing.T) {
+	model := writeModel(t)
+	conf := "streams:\n  - {id: a, url: test://, weight: 3}\n  - {id: b, url: test://}\nmodel: {path: " + model + ", format: ssd}\n"
+	p, err := Parse("p.yaml", []byte(conf), components.Builtin())
+	require.NoError(t, err, "weight is the pipeline's key, not the source's")
+	require.Equal(t, map[string]int{"a": 3}, p.Weights())
 }

@@ -186,8 +186,9 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 		path := fmt.Sprintf("streams[%d]", i)
 		d.pos[path] = item
 		var head struct {
-			ID  string `yaml:"id"`
-			URL string `yaml:"url"`
+			ID     string `yaml:"id"`
+			URL    string `yaml:"url"`
+			Weight int    `yaml:"-"`
 		}
 		kvs, ok := mappingValues(unwrapNode(item))
 		if !ok {
@@ -198,6 +199,17 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 		for _, kv := range kvs {
 			key := keyString(kv.Key)
 			d.pos[path+"."+key] = kv.Value
+			if key == "weight" {
+				// The pipeline's own: the stream's share of the detector.
+				d.skip[path+".weight"] = true
+				var w int
+				if err := nodeToValue(kv.Value, &w); err != nil || w < 1 || w > 100 {
+					d.add(kv.Value, path+".weight", fmt.Sprintf("must be a whole number from 1 to 100 (its share of the detector against weight-1 streams), got %s", describe(kv.Value)))
+				} else {
+					head.Weight = w
+				}
+				continue
+			}
 			if _, ok := streamKeys[key]; ok {
 				// A stage's per-stream override: the stage decodes it, not the source.
 				d.skip[path+"."+key] = true
@@ -205,7 +217,7 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 			}
 		}
 		_ = nodeToValue(item, &head)
-		s := Stream{ID: head.ID, URL: head.URL}
+		s := Stream{ID: head.ID, URL: head.URL, Weight: head.Weight}
 		if head.URL == "" {
 			d.addLater(item, path+".url", "required: file:///path.mp4, rtsp://host/path, v4l2:///dev/video0, gst:<pipeline> or test://")
 			p.Streams = append(p.Streams, s)

@@ -201,6 +201,9 @@ type StreamSnapshot struct {
 	Up     bool              `json:"up"`
 	E2EP50 float64           `json:"e2e_p50_ms"`
 	E2EP99 float64           `json:"e2e_p99_ms"`
+	// Inferences counts inputs the detector ran for this stream
+	// (osprey_inferences_total): frames, or motion regions.
+	Inferences uint64 `json:"inferences"`
 }
 
 // StageSnapshot is one stage in a Snapshot. Latencies are in milliseconds.
@@ -215,6 +218,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Snapshot returns the current statistics.
 func (m *Metrics) Snapshot() Snapshot {
+	inferences := m.counterByStream("osprey_inferences_total")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := Snapshot{Streams: map[string]StreamSnapshot{}, Stages: map[string]StageSnapshot{}}
@@ -224,11 +228,34 @@ func (m *Metrics) Snapshot() Snapshot {
 		for k, v := range s.Drops {
 			drops[k] = v
 		}
-		out.Streams[name] = StreamSnapshot{In: s.In, Out: s.Out, Drops: drops, Up: s.Up, E2EP50: ms(e.P50), E2EP99: ms(e.P99)}
+		out.Streams[name] = StreamSnapshot{In: s.In, Out: s.Out, Drops: drops, Up: s.Up, E2EP50: ms(e.P50), E2EP99: ms(e.P99), Inferences: inferences[name]}
 	}
 	for name, l := range m.stages {
 		s := l.Summary()
 		out.Stages[name] = StageSnapshot{Count: s.Count, Mean: ms(s.Mean), P50: ms(s.P50), P99: ms(s.P99)}
+	}
+	return out
+}
+
+// counterByStream reads a counter family registered by a component (the
+// detector's) from the registry, by its stream label.
+func (m *Metrics) counterByStream(name string) map[string]uint64 {
+	out := map[string]uint64{}
+	families, err := m.reg.Gather()
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "stream" {
+					out[l.GetValue()] += uint64(mt.GetCounter().GetValue())
+				}
+			}
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,4 +47,13 @@ func TestMetricsSnapshotCountsDropsAndLatency(t *testing.T) {
 	require.True(t, s.Streams["cam"].Up)
 	require.InDelta(t, 10, s.Stages["detect"].P50, 0.5)
 	require.Equal(t, []string{"detect"}, s.StageNames())
+}
+
+func TestSnapshotReadsTheDetectorsInferenceCounter(t *testing.T) {
+	m := New()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "osprey_inferences_total", Help: "h"}, []string{"stream"})
+	require.NoError(t, m.Registry().Register(c))
+	m.Frame("door", "capture")
+	c.WithLabelValues("door").Add(7)
+	require.Equal(t, uint64(7), m.Snapshot().Streams["door"].Inferences)
 }

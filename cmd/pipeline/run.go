@@ -128,8 +128,8 @@ func printRunSummary(w io.Writer, cfg *config.Pipeline, a *app.App) {
 		for k, v := range s.Drops {
 			drops = append(drops, fmt.Sprintf("%s %d", k, v))
 		}
-		fmt.Fprintf(w, "stream %s: %d frames in, %d out, e2e p50 %.0fms p99 %.0fms, drops: %s\n",
-			id, s.In, s.Out, s.E2EP50, s.E2EP99, orNone(strings.Join(drops, ", ")))
+		fmt.Fprintf(w, "stream %s: %d frames in, %d out, %d detector runs, e2e p50 %.0fms p99 %.0fms, drops: %s\n",
+			id, s.In, s.Out, s.Inferences, s.E2EP50, s.E2EP99, orNone(strings.Join(drops, ", ")))
 		if c, ok := counts[id]; ok {
 			for _, line := range strings.Split(strings.TrimSpace(c.String()), "\n") {
 				fmt.Fprintf(w, "  %s\n", line)
