@@ -55,57 +55,22 @@ motion: {enabled: true, refresh: 5s}
 	for _, s := range []string{"busy", "idle"} {
 		require.EqualValues(t, n, snap.Streams[s].Out, "%s: every frame comes out, inferred or not", s)
 	}
-	runs := counterByStream(t, a, "osprey_inferences_total")
-	t.Logf("detector inputs per stream over %d frames: %v; gate decisions %v", n, runs, decisions(t, a))
-	ran := 0.0
-	for k, v := range decisions(t, a) {
+	runs := a.Metrics.CounterByStream("osprey_inferences_total")
+	t.Logf("detector inputs per stream over %d frames: %v; gate decisions %v", n, runs, decisions(a))
+	ran := uint64(0)
+	for k, v := range decisions(a) {
 		if strings.HasSuffix(k, "/idle/") && !strings.HasPrefix(k, "skip/") {
 			ran += v
 		}
 	}
-	require.LessOrEqual(t, ran, 0.05*n, "an idle camera runs the detector on at most 5%% of its frames")
-	require.Greater(t, runs["busy"], 0.5*n, "a busy camera keeps its detector")
+	require.LessOrEqual(t, float64(ran), 0.05*n, "an idle camera runs the detector on at most 5%% of its frames")
+	require.Greater(t, float64(runs["busy"]), 0.5*n, "a busy camera keeps its detector")
 	require.Greater(t, a.Counts()["busy"].Tracks["person"], 2, "people are still tracked under gating")
 }
 
 // decisions returns the motion gate's decisions by "mode/reason/stream/".
-func decisions(t *testing.T, a *App) map[string]float64 {
-	t.Helper()
-	mfs, err := a.Metrics.Registry().Gather()
-	require.NoError(t, err)
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "osprey_motion_decisions_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			out[labels["mode"]+"/"+labels["reason"]+"/"+labels["stream"]+"/"] += m.GetCounter().GetValue()
-		}
-	}
-	return out
-}
-
-// counterByStream sums a counter family by its stream label.
-func counterByStream(t *testing.T, a *App, name string) map[string]float64 {
-	t.Helper()
-	mfs, err := a.Metrics.Registry().Gather()
-	require.NoError(t, err)
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "stream" {
-					out[l.GetValue()] += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
+func decisions(a *App) map[string]uint64 {
+	return a.Metrics.CounterBy("osprey_motion_decisions_total", func(l map[string]string) string {
+		return l["mode"] + "/" + l["reason"] + "/" + l["stream"] + "/"
+	})
 }

@@ -218,7 +218,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Snapshot returns the current statistics.
 func (m *Metrics) Snapshot() Snapshot {
-	inferences := m.counterByStream("osprey_inferences_total")
+	inferences := m.CounterByStream("osprey_inferences_total")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := Snapshot{Streams: map[string]StreamSnapshot{}, Stages: map[string]StageSnapshot{}}
@@ -237,9 +237,15 @@ func (m *Metrics) Snapshot() Snapshot {
 	return out
 }
 
-// counterByStream reads a counter family registered by a component (the
-// detector's) from the registry, by its stream label.
-func (m *Metrics) counterByStream(name string) map[string]uint64 {
+// CounterByStream sums a counter family registered by a component (the
+// detector's osprey_inferences_total, say) by its stream label.
+func (m *Metrics) CounterByStream(name string) map[string]uint64 {
+	return m.CounterBy(name, func(l map[string]string) string { return l["stream"] })
+}
+
+// CounterBy sums a counter family from the registry under key(labels); an
+// unknown family gives an empty map.
+func (m *Metrics) CounterBy(name string, key func(labels map[string]string) string) map[string]uint64 {
 	out := map[string]uint64{}
 	families, err := m.reg.Gather()
 	if err != nil {
@@ -250,11 +256,11 @@ func (m *Metrics) counterByStream(name string) map[string]uint64 {
 			continue
 		}
 		for _, mt := range f.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range mt.GetLabel() {
-				if l.GetName() == "stream" {
-					out[l.GetValue()] += uint64(mt.GetCounter().GetValue())
-				}
+				labels[l.GetName()] = l.GetValue()
 			}
+			out[key(labels)] += uint64(mt.GetCounter().GetValue())
 		}
 	}
 	return out

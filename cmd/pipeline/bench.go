@@ -30,6 +30,9 @@ import (
 // the bare detector on pre-decoded frames, and a naive sequential loop
 // (read -> preprocess -> infer -> track -> write).
 func cmdBench(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "cameras" {
+		return cmdBenchCameras(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	frames := fs.Int("frames", 300, "frames to process per stream")
 	skipNaive := fs.Bool("no-naive", false, "skip the naive sequential baseline")
