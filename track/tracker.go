@@ -81,6 +81,7 @@ type Tracker struct {
 	// scores learns the detector's score distribution (ScoreQuantile).
 	scores scoreHist
 
+	// cmc is CameraMotion's scratch.
 	cmc cmcScratch
 	// parts holds the confirmed tracks matched this frame (PartCover).
 	parts []*strack
