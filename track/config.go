@@ -72,6 +72,19 @@ type Config struct {
 	// when it is found again after missed frames, so its velocity is not
 	// the one it coasted on.
 	Reupdate bool `yaml:"reupdate"`
+	// CameraMotion enables camera-motion compensation from the detections
+	// alone: on every inferred frame the median offset between confident
+	// tracks' predictions and the detections they clearly match is taken
+	// as the picture's own motion, and the tracks that missed the last
+	// inferred frame are moved (and sped up) by it before association. For
+	// moving, panning or hand-held cameras; on a fixed camera a group
+	// walking together reads as camera motion.
+	CameraMotion bool `yaml:"camera_motion"`
+	// PartCover stops an unmatched detection from starting a track when at
+	// least this fraction of its box lies inside the box of a confirmed
+	// track matched on the same frame: a second box on part of a person
+	// already tracked (0: off).
+	PartCover float64 `yaml:"part_cover"`
 	// Box is what a matched track reports as its box: BoxFiltered (the
 	// Kalman estimate after folding in the detection, steadier than the
 	// detector's box) or BoxDetection (the matched detection as it came).
@@ -103,6 +116,7 @@ func DefaultConfig() Config {
 		TentativeMatchIoU: 0.3,
 		RecoverIoU:        0.3,
 		Reupdate:          true,
+		PartCover:         0.6,
 		MinHits:           3,
 		ConfirmScore:      0.9,
 		MaxLost:           time.Second,
@@ -182,6 +196,7 @@ func (c Config) Validate() error {
 	unit("recover_iou", c.RecoverIoU)
 	unit("lost_match_iou", c.LostMatchIoU)
 	unit("score_quantile", c.ScoreQuantile)
+	unit("part_cover", c.PartCover)
 	switch c.Box {
 	case "", BoxFiltered, BoxDetection:
 	default:

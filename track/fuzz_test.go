@@ -19,6 +19,7 @@ func FuzzTracker(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg := DefaultConfig()
 		cfg.MinHits = 2
+		cfg.CameraMotion = len(data)%2 == 1 // both paths, same contract
 		tr := New(cfg)
 		at := time.Unix(0, 0)
 		var frame []Detection

@@ -80,6 +80,11 @@ type Tracker struct {
 
 	// scores learns the detector's score distribution (ScoreQuantile).
 	scores scoreHist
+
+	// cmc is CameraMotion's scratch.
+	cmc cmcScratch
+	// parts holds the confirmed tracks matched this frame (PartCover).
+	parts []*strack
 }
 
 // scoreBins is the resolution of the score histogram behind
@@ -240,6 +245,9 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 	}
 	t.matched = slices.Grow(t.matched[:0], len(dets))[:len(dets)]
 	clear(t.matched)
+	if cfg.CameraMotion {
+		t.compensate(dets)
+	}
 
 	var conf, tent []*strack
 	for _, s := range t.tracks {
@@ -277,10 +285,21 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 			t.confirm(s, up)
 		}
 	}
-	// New tracks from unmatched confident detections.
+	// New tracks from unmatched confident detections, except those lying
+	// mostly inside a track of their class matched now (PartCover): judged
+	// against the tracks as associated, not the ones born below, so the
+	// input order does not matter.
+	t.parts = t.parts[:0]
+	if cfg.PartCover > 0 {
+		for _, s := range t.tracks {
+			if s.Matched && s.state == confirmed {
+				t.parts = append(t.parts, s)
+			}
+		}
+	}
 	for _, i := range remaining {
 		d := dets[i]
-		if t.matched[i] || d.Score < cfg.NewTrackScore {
+		if t.matched[i] || d.Score < cfg.NewTrackScore || insideAny(d, t.parts, cfg.PartCover) {
 			continue
 		}
 		s := &strack{
@@ -296,6 +315,17 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 			t.confirm(s, up)
 		}
 	}
+}
+
+// insideAny reports whether at least frac of d's box lies inside the box of
+// one of tracks of d's class (a person in front of a car is not part of it).
+func insideAny(d Detection, tracks []*strack, frac float64) bool {
+	for _, s := range tracks {
+		if s.ClassID == d.ClassID && d.Box.Intersect(s.Box).Area() >= frac*d.Box.Area() {
+			return true
+		}
+	}
+	return false
 }
 
 // drifted reports whether a coasting track's prediction has moved its

@@ -32,6 +32,9 @@ func TestConfigValidate(t *testing.T) {
 		{"lost_drift", func(c *Config) { c.LostDrift = -1 }, "lost_drift: must be >= 0, got -1"},
 		{"confirm_score", func(c *Config) { c.ConfirmScore = 2 }, "confirm_score: must be in [0,1], got 2"},
 		{"score_quantile", func(c *Config) { c.ScoreQuantile = math.NaN() }, "score_quantile: must be in [0,1], got NaN"},
+		{"part_cover", func(c *Config) { c.PartCover = 1.5 }, "part_cover: must be in [0,1], got 1.5"},
+		{"part_cover off", func(c *Config) { c.PartCover = 0 }, ""},
+		{"camera_motion", func(c *Config) { c.CameraMotion = true }, ""},
 		{"synthetic preset", func(c *Config) { *c = SyntheticConfig() }, ""},
 		{"all at once", func(c *Config) { c.MaxLost = 0; c.MinHits = 0 },
 			"min_hits: must be >= 1, got 0\nmax_lost: must be > 0, got 0s"},
@@ -305,7 +308,7 @@ func BenchmarkUpdate(b *testing.B) {
 	configs := []struct {
 		name string
 		cfg  Config
-	}{{"default", DefaultConfig()}, {"synthetic", SyntheticConfig()}}
+	}{{"default", DefaultConfig()}, {"synthetic", SyntheticConfig()}, {"camera_motion", func() Config { c := DefaultConfig(); c.CameraMotion = true; return c }()}}
 	for _, n := range []int{10, 100, 500} {
 		for _, c := range configs {
 			benchUpdate(b, n, c.name, c.cfg)

@@ -198,6 +198,15 @@ func TestTrackConfigFile(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "track.box") {
 		t.Fatalf("bad track config: exit %d, %q", code, stderr)
 	}
+	// The newer keys: positioned in the file, with the field and the bound.
+	code, _, stderr = run("track:\n  camera_motion: true\n  part_cover: 1.5\n")
+	if want := "p.yaml:6:15: track.part_cover: must be in [0,1], got 1.5"; code != 1 || !strings.Contains(stderr, want) {
+		t.Fatalf("part_cover 1.5: exit %d, %q; want %q", code, stderr, want)
+	}
+	code, _, stderr = run("track:\n  camera_motion: sometimes\n")
+	if want := "p.yaml:5:18: track.camera_motion:"; code != 1 || !strings.Contains(stderr, want) {
+		t.Fatalf("camera_motion: sometimes: exit %d, %q; want %q", code, stderr, want)
+	}
 }
 
 func TestSequenceName(t *testing.T) {

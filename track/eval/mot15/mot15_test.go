@@ -1,6 +1,7 @@
 package mot15
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -17,8 +18,9 @@ import (
 )
 
 var (
-	run = flag.Bool("mot15", false, "run the tracker and SORT on the MOT15 development sequences")
-	dir = flag.String("mot15.dir", "../../../../shared/data/mot15-dev", "directory holding KITTI-17, TUD-Stadtmitte, ETH-Sunnyday (det.txt, gt.txt, seqinfo.ini)")
+	run  = flag.Bool("mot15", false, "run the tracker and SORT on the MOT15 development sequences")
+	over = flag.String("mot15.config", "", `settings over DefaultConfig for TestDevSet, a JSON object with the Config field names (e.g. {"CameraMotion":true}); the targets are then checked on that setting`)
+	dir  = flag.String("mot15.dir", "../../../../shared/data/mot15-dev", "directory holding KITTI-17, TUD-Stadtmitte, ETH-Sunnyday (det.txt, gt.txt, seqinfo.ini)")
 )
 
 // Sequences are the development sequences, in report order.
@@ -85,6 +87,11 @@ func resultFrames(res []mot.Result) []mot.Frame {
 
 // runSORT tracks s with the SORT baseline and scores it.
 func runSORT(s sequence) eval.Result {
+	return eval.Evaluate(eval.FromMOT(s.gt, sortFrames(s)), 0.5)
+}
+
+// sortFrames tracks s with the SORT baseline.
+func sortFrames(s sequence) []mot.Frame {
 	tr := sortbase.New(sortbase.DefaultConfig())
 	var res []mot.Frame
 	last := s.det[len(s.det)-1].Number
@@ -105,7 +112,7 @@ func runSORT(s sequence) eval.Result {
 			res = append(res, f)
 		}
 	}
-	return eval.Evaluate(eval.FromMOT(s.gt, res), 0.5)
+	return res
 }
 
 func row(name string, r eval.Result) string {
@@ -115,11 +122,21 @@ func row(name string, r eval.Result) string {
 // TestDevSet runs Osprey's default tracker and SORT on the three
 // sequences and holds the default to the targets of issue 14 it meets: mean
 // IDF1 at least SORT's + 0.04 and fewer ID switches. The MOTA target (SORT
-// + 0.03) is not met (+0.013, docs/tracking.md): the test logs the gap and
-// holds the default to a regression floor of SORT + 0.01 instead.
+// + 0.03) is not met (+0.016, docs/tracking.md): the test logs the gap and
+// holds the default to a regression floor of SORT + 0.015 instead.
 func TestDevSet(t *testing.T) {
 	if !*run {
 		t.Skip("pass -mot15 to evaluate on the MOT15 development sequences")
+	}
+	cfg := track.DefaultConfig()
+	if *over != "" {
+		if err := json.Unmarshal([]byte(*over), &cfg); err != nil {
+			t.Fatalf("-mot15.config: %v", err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("-mot15.config: %v", err)
+		}
+		t.Logf("settings: DefaultConfig with %s", *over)
 	}
 	var ospreyMOTA, sortMOTA, ospreyIDF1, sortIDF1 float64
 	var ospreySW, sortSW int
@@ -127,7 +144,7 @@ func TestDevSet(t *testing.T) {
 	var ours, theirs []eval.Result
 	for _, name := range Sequences {
 		s := load(t, name)
-		o := runOsprey(t, s, track.DefaultConfig())
+		o := runOsprey(t, s, cfg)
 		b := runSORT(s)
 		ours, theirs = append(ours, o), append(theirs, b)
 		t.Log(row(name+" | osprey", o))
@@ -146,8 +163,8 @@ func TestDevSet(t *testing.T) {
 	if ospreyMOTA < sortMOTA+0.03 {
 		t.Logf("issue 14's MOTA target missed: mean MOTA %.3f, target SORT + 0.03 = %.3f", ospreyMOTA, sortMOTA+0.03)
 	}
-	if ospreyMOTA < sortMOTA+0.01 {
-		t.Errorf("mean MOTA %.3f, want >= SORT + 0.01 = %.3f (regression floor)", ospreyMOTA, sortMOTA+0.01)
+	if ospreyMOTA < sortMOTA+0.015 {
+		t.Errorf("mean MOTA %.3f, want >= SORT + 0.015 = %.3f (regression floor)", ospreyMOTA, sortMOTA+0.015)
 	}
 	if ospreyIDF1 < sortIDF1+0.04 {
 		t.Errorf("mean IDF1 %.3f, want >= SORT + 0.04 = %.3f", ospreyIDF1, sortIDF1+0.04)

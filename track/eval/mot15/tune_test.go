@@ -3,6 +3,8 @@ package mot15
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -59,6 +61,8 @@ func TestTune(t *testing.T) {
 	try("max_lost: 300ms", with(func(c *track.Config) { c.MaxLost = 3e8 }))
 	try("min_hits: 5, tentative_max_lost: 0", with(func(c *track.Config) { c.MinHits, c.TentativeMaxLost = 5, 0 }))
 	try("high_score, new_track_score: 0.8 (fixed)", with(func(c *track.Config) { c.HighScore, c.NewTrackScore = 0.8, 0.8 }))
+	try("part_cover: 0", with(func(c *track.Config) { c.PartCover = 0 }))
+	try("camera_motion: true", with(func(c *track.Config) { c.CameraMotion = true }))
 	for _, js := range strings.Split(*configs, ";") {
 		if js = strings.TrimSpace(js); js == "" {
 			continue
@@ -69,4 +73,56 @@ func TestTune(t *testing.T) {
 		}
 		try(js, c)
 	}
+}
+
+// TestLeaveOneOut guards the new keys' values against fitting three
+// sequences: for each sequence, part_cover and camera_motion are chosen on
+// the other two (best mean MOTA, ties to the simpler setting) and scored on
+// the one left out, next to the setting without either feature.
+func TestLeaveOneOut(t *testing.T) {
+	if !*run || !*tune {
+		t.Skip("pass -mot15 -mot15.tune")
+	}
+	type cand struct {
+		name string
+		cfg  track.Config
+		mota []float64
+	}
+	var cands []cand
+	for _, cmc := range []bool{false, true} {
+		for _, pc := range []float64{0, 0.4, 0.5, 0.6, 0.7, 0.8} {
+			c := track.DefaultConfig()
+			c.PartCover, c.CameraMotion = pc, cmc
+			cands = append(cands, cand{name: fmt.Sprintf("part_cover %v, camera_motion %v", pc, cmc), cfg: c})
+		}
+	}
+	var sortMOTA []float64
+	for _, n := range Sequences {
+		s := load(t, n)
+		sortMOTA = append(sortMOTA, runSORT(s).MOTA)
+		for i := range cands {
+			cands[i].mota = append(cands[i].mota, runOsprey(t, s, cands[i].cfg).MOTA)
+		}
+	}
+	t.Log("| held out | chosen on the other two | held-out MOTA − SORT | without either feature |")
+	var mean, base float64
+	for hold, name := range Sequences {
+		best, bestScore := 0, math.Inf(-1)
+		for i, c := range cands {
+			score := 0.0
+			for k, m := range c.mota {
+				if k != hold {
+					score += m
+				}
+			}
+			if score > bestScore+1e-9 {
+				best, bestScore = i, score
+			}
+		}
+		got, without := cands[best].mota[hold]-sortMOTA[hold], cands[0].mota[hold]-sortMOTA[hold]
+		mean += got / float64(len(Sequences))
+		base += without / float64(len(Sequences))
+		t.Logf("| %s | %s | %+.3f | %+.3f |", name, cands[best].name, got, without)
+	}
+	t.Logf("mean held-out MOTA − SORT %+.3f (without either feature %+.3f)", mean, base)
 }

@@ -34,6 +34,7 @@ var (
 	annotate   = flag.String("vtest.annotate", "", "write an annotated JPEG of one frame here (zone, line, track IDs)")
 	detsCache  = flag.String("vtest.dets", "", "JSON file caching the detections: written if missing, read (skipping the detector) if present")
 	synthetic  = flag.Bool("vtest.synthetic", false, "track with track.SyntheticConfig (the earlier defaults) instead of DefaultConfig, for before/after figures")
+	override   = flag.String("vtest.config", "", `settings over DefaultConfig as a JSON object with the Config field names, e.g. {"CameraMotion":true}, for before/after figures`)
 	annotateAt = flag.Int("vtest.annotate.frame", 300, "frame to annotate")
 	demoConfig = analytics.Config{
 		// The walkway runs left-right across the middle of the image. The
@@ -95,6 +96,11 @@ func TestVtestStability(t *testing.T) {
 	cfg := track.DefaultConfig()
 	if *synthetic {
 		cfg = track.SyntheticConfig()
+	}
+	if *override != "" {
+		if err := json.Unmarshal([]byte(*override), &cfg); err != nil {
+			t.Fatalf("-vtest.config: %v", err)
+		}
 	}
 	tr := track.New(cfg)
 	en := analytics.New(demoConfig, "demo", "vtest")
