@@ -506,10 +506,10 @@ func (p *Publisher) Stats() Stats {
 }
 
 // Close publishes what is left and "offline" on the availability topic
-// (bounded by ctx and the publish timeout), then disconnects. Discovery
+// (bounded by the publish timeout, whatever ctx says), then disconnects. Discovery
 // configs and state stay retained, so Home Assistant shows the entities as
 // unavailable with their last values. Safe to call twice.
-func (p *Publisher) Close(ctx context.Context) error {
+func (p *Publisher) Close(_ context.Context) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -528,10 +528,10 @@ func (p *Publisher) Close(ctx context.Context) error {
 	p.wg.Wait()
 	var err error
 	if p.c.IsConnectionOpen() {
-		abort := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() { close(abort) })
-		err = p.flush(abort)
-		stop()
+		// Bounded by the publish timeout only: a pipeline stopping on a
+		// cancelled context must still say "offline", since a clean
+		// DISCONNECT suppresses the will.
+		err = p.flush(nil)
 	}
 	p.c.Disconnect(250)
 	if n := p.Stats().Pending; err != nil || n > 0 {

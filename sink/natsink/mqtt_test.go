@@ -1,11 +1,9 @@
 package natsink
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,71 +11,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/osprey-vision/osprey/event"
-	"github.com/osprey-vision/osprey/internal/realpart"
+	"github.com/osprey-vision/osprey/internal/mqtttest"
 	"github.com/osprey-vision/osprey/sink/hass"
 )
-
-// mosquittoSub runs mosquitto_sub on addr for filters (QoS 1, verbose: one
-// "topic payload" line per message) and returns its lines. It returns once
-// the subscription is live: it publishes probes on probeTopic with
-// mosquitto_pub until mosquitto_sub prints one.
-func mosquittoSub(t *testing.T, addr, probeTopic string, filters ...string) <-chan string {
-	t.Helper()
-	sub := realpart.Command(t, realpart.MosquittoClients, "mosquitto_sub")
-	pub := realpart.Command(t, realpart.MosquittoClients, "mosquitto_pub")
-	host, port, _ := strings.Cut(addr, ":")
-	args := []string{"-h", host, "-p", port, "-V", "mqttv311", "-q", "1", "-v"}
-	for _, f := range filters {
-		args = append(args, "-t", f)
-	}
-	cmd := exec.Command(sub, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if s := stderr.String(); s != "" {
-			t.Logf("mosquitto_sub stderr: %s", s)
-		}
-	})
-	lines := make(chan string, 1<<16)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 4<<20)
-		probe, seen := probeTopic+" probe", false
-		for sc.Scan() {
-			if sc.Text() != probe {
-				lines <- sc.Text()
-			} else if !seen {
-				close(ready)
-				seen = true
-			}
-		}
-		close(lines)
-	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if b, err := exec.Command(pub, "-h", host, "-p", port, "-V", "mqttv311", "-t", probeTopic, "-m", "probe").CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_pub: %v: %s", err, b)
-		}
-		select {
-		case <-ready:
-			return lines
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto_sub never saw a probe on %s: %s", probeTopic, stderr.String())
-		}
-	}
-}
 
 // Every event written to the sink reaches mosquitto_sub through the
 // embedded server's MQTT listener, on osprey/<pipeline>/<stream>/<type with
@@ -93,7 +29,7 @@ func TestMQTTEmbeddedListenerMosquitto(t *testing.T) {
 	if addr == "" || strings.HasSuffix(addr, ":-1") {
 		t.Fatalf("MQTT address %q", addr)
 	}
-	lines := mosquittoSub(t, addr, "osprey/lobby/probe/probe/probe", "osprey/#", "homeassistant/#")
+	lines := mqtttest.Subscribe(t, addr, "osprey/lobby/probe/probe/probe", "osprey/#", "homeassistant/#")
 	want := map[string]event.Event{}
 	for i, typ := range event.Types {
 		e := sampleEvent(typ, "lobby", "door-cam", i)
@@ -153,7 +89,7 @@ func TestMQTTEmbeddedListenerMosquitto(t *testing.T) {
 func TestMQTTExternalServerBroker(t *testing.T) {
 	ext := runMQTTServer(t)
 	s := newSink(t, Config{URL: ext.nats, Pipeline: "lobby", MQTT: &MQTTConfig{Broker: ext.mqtt}})
-	lines := mosquittoSub(t, ext.mqtt, "osprey/lobby/probe/probe/probe", "osprey/lobby/+/+/+", "osprey/lobby/status")
+	lines := mqtttest.Subscribe(t, ext.mqtt, "osprey/lobby/probe/probe/probe", "osprey/lobby/+/+/+", "osprey/lobby/status")
 	e := sampleEvent(event.ZoneEntered, "lobby", "yard", 3)
 	if err := s.Write(context.Background(), frameWith("yard", e)); err != nil {
 		t.Fatal(err)
