@@ -361,12 +361,13 @@ func (c Config) Validate() error {
 func (m MQTTConfig) validate(external bool) []error {
 	var errs []error
 	bad := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
-	switch {
-	case external && m.Listen != "":
+	if external && m.Listen != "" {
 		bad("mqtt.listen", "only the embedded server (url empty) gets an MQTT listener from Osprey: enable mqtt in your nats-server's config (docs/mqtt.md) and set mqtt.broker to its address")
-	case external && m.Broker == "":
+	}
+	if external && m.Broker == "" {
 		bad("mqtt.broker", "is empty, and url is set: set the host:port of your server's MQTT listener (docs/mqtt.md)")
-	case !external && m.Listen == "":
+	}
+	if !external && m.Listen == "" {
 		bad("mqtt.listen", "is empty: set host:port for the embedded server's MQTT listener, e.g. 127.0.0.1:1883")
 	}
 	if m.Listen != "" {
