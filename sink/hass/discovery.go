@@ -40,9 +40,10 @@ type device struct {
 	Model        string   `json:"model"`
 }
 
+// origin names the software behind the entity (Home Assistant logs it).
 type origin struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
+	Name       string `json:"name"`
+	SupportURL string `json:"support_url"`
 }
 
 const (
@@ -81,7 +82,7 @@ func (d discoverer) base(stream, name, objectID string) entityConfig {
 			Manufacturer: "Osprey",
 			Model:        "video analytics stream",
 		},
-		Origin: origin{Name: "Osprey", URL: "https://github.com/osprey-vision/osprey"},
+		Origin: origin{Name: "Osprey", SupportURL: "https://github.com/osprey-vision/osprey"},
 		QoS:    1,
 	}
 }

@@ -126,6 +126,7 @@ var (
 		"sensor":        {"state_topic", "value_template", "device_class", "state_class", "unit_of_measurement", "expire_after", "force_update", "suggested_display_precision", "last_reset_value_template", "options"},
 		"image":         {"image_topic", "url_topic", "content_type", "image_encoding", "url_template"},
 	}
+	originKeys         = []string{"name", "sw_version", "support_url"}
 	deviceKeys         = []string{"identifiers", "connections", "name", "manufacturer", "model", "model_id", "sw_version", "hw_version", "serial_number", "suggested_area", "via_device", "configuration_url"}
 	binaryDevClasses   = []string{"occupancy", "motion", "presence", "connectivity", "problem"}
 	sensorStateClasses = []string{"measurement", "total", "total_increasing"}
@@ -188,6 +189,15 @@ func checkDiscovery(t testing.TB, prefix string, msgs map[string][]byte) []strin
 			}
 			if n, _ := dev["name"].(string); n == "" {
 				t.Errorf("%s: device.name is empty", topic)
+			}
+		}
+		org, _ := cfg["origin"].(map[string]any)
+		if n, _ := org["name"].(string); org != nil && n == "" {
+			t.Errorf("%s: origin without a name", topic)
+		}
+		for k := range org {
+			if !slices.Contains(originKeys, k) {
+				t.Errorf("%s: origin key %q is not an origin option", topic, k)
 			}
 		}
 		av := str("availability_topic")
