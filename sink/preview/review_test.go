@@ -250,3 +250,20 @@ func TestReviewValidate(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReviewObserve measures what the review page adds to Write for a
+// frame with an event: the snapshot's JPEG (768x576 vtest.avi frame) and
+// the store. Frames without events cost nothing.
+func BenchmarkReviewObserve(b *testing.B) {
+	c := loadClip(b)
+	rv := newReviewStore(ReviewConfig{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f := c.frame("lobby", uint64(i+1))
+		e := event.New(event.ZoneEntered, "p", "lobby")
+		f.Events = []event.Event{e}
+		rv.observe(f)
+		f.Release()
+	}
+	b.ReportMetric(float64(rv.snapBytes)/float64(len(rv.snaps)), "bytes/snapshot")
+}
