@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/internal/browsertest"
 	"github.com/osprey-vision/osprey/internal/matcheck"
@@ -266,4 +268,35 @@ func BenchmarkReviewObserve(b *testing.B) {
 		f.Release()
 	}
 	b.ReportMetric(float64(rv.snapBytes)/float64(len(rv.snaps)), "bytes/snapshot")
+}
+
+// Built through the registry, the preview is an event sink only with
+// review set: then the runner gives it every event (clip.ready included)
+// on a blocking queue; without review it keeps its newest-frame link.
+func TestReviewMakesAnEventSink(t *testing.T) {
+	p, ok := stages.NewRegistry().AddSink(Plugin()).Sink("preview")
+	if !ok {
+		t.Fatal("no preview plugin")
+	}
+	for _, tt := range []struct {
+		section string
+		events  bool
+	}{{"listen: \"\"\n", false}, {"listen: \"\"\nreview: {clips_dir: /tmp}\n", true}} {
+		cfg := p.Spec.Defaults()
+		if err := yaml.UnmarshalWithOptions([]byte(tt.section), cfg, yaml.DisallowUnknownField()); err != nil {
+			t.Fatal(err)
+		}
+		s, err := p.Build(cfg, &stages.Resources{Pipeline: "p", Streams: []string{"lobby"}, Shared: &stages.Shared{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, isEvent := s.(stages.EventSink)
+		if isEvent != tt.events || (isEvent && es.EventsOnly()) {
+			t.Errorf("%q: event sink %v, want %v", tt.section, isEvent, tt.events)
+		}
+		if _, ok := s.(interface{ RefreshOverlays(string) error }); !ok {
+			t.Errorf("%q: RefreshOverlays lost (hot reload needs it)", tt.section)
+		}
+		_ = s.Close(context.Background())
+	}
 }
