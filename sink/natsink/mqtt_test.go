@@ -78,8 +78,8 @@ func TestMQTTEmbeddedListenerMosquitto(t *testing.T) {
 		return got["osprey/lobby/door-cam/line/gate/in"] == "5" && got["osprey/lobby/status"] == "online" &&
 			got["homeassistant/binary_sensor/osprey_lobby/door-cam_zone_entrance_occupied/config"] != ""
 	})
-	if st, ok := s.StateStats(); !ok || st.Published == 0 {
-		t.Fatalf("state stats %+v %v", st, ok)
+	if st := s.Stats(); st.MQTT == nil || st.MQTT.Published == 0 || !st.MQTT.Connected {
+		t.Fatalf("stats %+v, mqtt %+v", st, st.MQTT)
 	}
 }
 

@@ -559,6 +559,8 @@ type Stats struct {
 	// events that wanted one but had no usable image.
 	SnapshotsStored  uint64 `json:"snapshots_stored"`
 	SnapshotsSkipped uint64 `json:"snapshots_skipped"`
+	// MQTT is the state publisher's counters, with mqtt set.
+	MQTT *hass.Stats `json:"mqtt,omitempty"`
 }
 
 // Stats returns the sink's counters (for metrics and the control stats reply).
@@ -568,6 +570,9 @@ func (s *Sink) Stats() Stats {
 		SnapshotsStored: s.snapPut.Load(), SnapshotsSkipped: s.snapSkipped.Load()}
 	if nc := s.conn(); nc != nil {
 		st.Connected = nc.IsConnected()
+	}
+	if ms, ok := s.StateStats(); ok {
+		st.MQTT = &ms
 	}
 	return st
 }
