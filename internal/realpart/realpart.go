@@ -59,6 +59,9 @@ var (
 		"apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav (scripts/setup.sh does it)"}
 	// FFmpeg is the ffmpeg command line tool.
 	FFmpeg = Part{"ffmpeg", "apt-get install ffmpeg (scripts/setup.sh does it)"}
+	// MosquittoClients are Debian's mosquitto_sub and mosquitto_pub, the
+	// reference MQTT clients.
+	MosquittoClients = Part{"Mosquitto clients (mosquitto_sub, mosquitto_pub)", "apt-get install mosquitto-clients (scripts/setup.sh does it)"}
 	// Root is the privilege to mount a small tmpfs to fill (disk-full tests).
 	Root = Part{"root (to mount a small tmpfs)", "run the test as root (sudo -E go test ...) or in a container with CAP_SYS_ADMIN"}
 )

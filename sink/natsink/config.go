@@ -2,14 +2,17 @@ package natsink
 
 import (
 	"errors"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/sink/hass"
 	"github.com/osprey-vision/osprey/sink/spool"
 
 	"github.com/osprey-vision/osprey/stages"
@@ -58,6 +61,15 @@ type Config struct {
 	// Needs jetstream, and frames whose image is still held (see Write).
 	Snapshots *SnapshotConfig `yaml:"snapshots"`
 
+	// MQTT, when set, serves the events to MQTT clients (the embedded
+	// server's MQTT listener) and keeps zone, line and snapshot state with
+	// Home Assistant discovery configs on the broker (sink/hass). See
+	// docs/mqtt.md.
+	MQTT *MQTTConfig `yaml:"mqtt"`
+	// Streams returns the pipeline's streams with their zones and lines, for
+	// the MQTT state entities (not a key of this section: the plugin sets it).
+	Streams func() []hass.Stream `yaml:"-"`
+
 	// ConnectTimeout bounds one connection attempt (default 5s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// PublishTimeout bounds the wait for a JetStream ack or a flush (default 5s).
@@ -76,6 +88,26 @@ type EmbeddedConfig struct {
 	// StoreDir is the JetStream store directory (default
 	// $TMPDIR/osprey-nats/<pipeline>). JetStream is always on when embedded.
 	StoreDir string `yaml:"store_dir"`
+}
+
+// MQTTConfig is the `mqtt` block: the embedded server's MQTT listener and
+// the broker the state publisher connects to.
+type MQTTConfig struct {
+	// Listen is the host:port of the embedded server's MQTT listener (port
+	// -1 picks a free one). Only without url: an external server's MQTT
+	// listener is set in its own config.
+	Listen string `yaml:"listen"`
+	// Broker is the MQTT address (host:port or tcp://host:port) the state
+	// publisher connects to: default the listener; required with url.
+	Broker string `yaml:"broker"`
+	// User and Password authenticate the state publisher to the broker.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// Discovery publishes Home Assistant discovery configs (default true).
+	Discovery *bool `yaml:"discovery"`
+	// DiscoveryPrefix is Home Assistant's discovery prefix (default
+	// homeassistant).
+	DiscoveryPrefix string `yaml:"discovery_prefix"`
 }
 
 // TLSConfig holds PEM file paths. CA alone verifies the server; Cert and Key
@@ -192,6 +224,17 @@ func (c Config) withDefaults() Config {
 		}
 		c.Snapshots = &cp
 	}
+	if mc := c.MQTT; mc != nil {
+		cp := *mc
+		if cp.Discovery == nil {
+			on := true
+			cp.Discovery = &on
+		}
+		if cp.DiscoveryPrefix == "" {
+			cp.DiscoveryPrefix = "homeassistant"
+		}
+		c.MQTT = &cp
+	}
 	if js := c.JetStream; js != nil {
 		cp := *js
 		if cp.Stream == "" {
@@ -294,6 +337,9 @@ func (c Config) Validate() error {
 			bad("snapshots.quality", "%d is out of range: use 1 to 100", sc.Quality)
 		}
 	}
+	if mc := c.MQTT; mc != nil {
+		errs = append(errs, mc.validate(c.URL != "")...)
+	}
 	if c.Spool.MaxBytes < 64<<10 {
 		bad("spool.max_bytes", "%d is too small: use at least 65536", c.Spool.MaxBytes)
 	}
@@ -309,6 +355,45 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the mqtt block; external is true when url is set.
+func (m MQTTConfig) validate(external bool) []error {
+	var errs []error
+	bad := func(path, format string, a ...any) { errs = append(errs, stages.Errorf(path, format, a...)) }
+	if external && m.Listen != "" {
+		bad("mqtt.listen", "only the embedded server (url empty) gets an MQTT listener from Osprey: enable mqtt in your nats-server's config (docs/mqtt.md) and set mqtt.broker to its address")
+	}
+	if external && m.Broker == "" {
+		bad("mqtt.broker", "is empty, and url is set: set the host:port of your server's MQTT listener (docs/mqtt.md)")
+	}
+	if !external && m.Listen == "" {
+		bad("mqtt.listen", "is empty: set host:port for the embedded server's MQTT listener, e.g. 127.0.0.1:1883")
+	}
+	if m.Listen != "" {
+		host, port, err := net.SplitHostPort(m.Listen)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case err != nil:
+			bad("mqtt.listen", "%q is not host:port: use e.g. 127.0.0.1:1883 (0.0.0.0:1883 for every interface)", m.Listen)
+		case perr != nil || n == 0 || n < -1 || n > 65535:
+			bad("mqtt.listen", "port %q is out of range: use 1-65535, or -1 for a free port", port)
+		case host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /:"):
+			bad("mqtt.listen", "host %q is not an address or a name", host)
+		}
+	}
+	if m.Broker != "" {
+		if _, err := hass.BrokerURL(m.Broker); err != nil {
+			bad("mqtt.broker", "%q: use host:port or tcp://host:port", m.Broker)
+		}
+	}
+	if m.Password != "" && m.User == "" {
+		bad("mqtt.password", "is set without mqtt.user")
+	}
+	if p := m.DiscoveryPrefix; strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		bad("mqtt.discovery_prefix", "%q is not a topic prefix: no wildcards, no leading or trailing '/'", p)
+	}
+	return errs
 }
 
 // redact hides credentials in a URL list so it can be logged.

@@ -79,6 +79,8 @@ func sampleEvent(typ event.Type, pipeline, stream string, n int) event.Event {
 		e.TrackID, e.Line, e.Direction, e.Count = uint64(n+1), "gate", "in", n
 	case event.SourceDown:
 		e.Reason = "eof"
+	case event.ClipReady:
+		e.ClipOf, e.Clip, e.ClipDuration = event.NewID(time.Now()), stream+"/clip.mp4", 10
 	}
 	return e
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/osprey-vision/osprey/sink/hass"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -21,6 +22,7 @@ func Plugin() stages.SinkPlugin {
 		func(c *Config, res *stages.Resources) (stages.Sink, error) {
 			cc := *c
 			cc.Pipeline = res.Pipeline
+			cc.Streams = func() []hass.Stream { return layout(res) }
 			s, err := New(cc, res.Log)
 			if err != nil {
 				return nil, err
@@ -40,4 +42,22 @@ func Plugin() stages.SinkPlugin {
 		})
 	p.Control = true
 	return p
+}
+
+// layout lists the streams with the zones and lines the track stage holds,
+// for the MQTT state entities.
+func layout(res *stages.Resources) []hass.Stream {
+	out := make([]hass.Stream, 0, len(res.Streams))
+	for _, id := range res.Streams {
+		st := hass.Stream{ID: id}
+		ov := res.Shared.Overlays(id)
+		for _, z := range ov.Zones {
+			st.Zones = append(st.Zones, z.Name)
+		}
+		for _, l := range ov.Lines {
+			st.Lines = append(st.Lines, l.Name)
+		}
+		out = append(out, st)
+	}
+	return out
 }

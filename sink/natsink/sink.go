@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/osprey-vision/osprey/internal/drain"
+	"github.com/osprey-vision/osprey/sink/hass"
 	"github.com/osprey-vision/osprey/sink/spool"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -70,6 +71,8 @@ type Sink struct {
 	snapSkipped atomic.Uint64
 	objStore    jetstream.ObjectStore // snapshot bucket, set by the publisher
 	outage      atomic.Bool
+	state       *hass.Publisher // MQTT state and discovery, with mqtt set
+	mqttAddr    string          // the embedded server's MQTT listener
 
 	stop  chan struct{} // closed to stop the publisher at once
 	drain chan struct{} // closed when Close starts: deliver what is left, then exit
@@ -137,13 +140,17 @@ func (s *Sink) Connect(ctx context.Context) error {
 	}
 	url := s.cfg.URL
 	if url == "" {
-		srv, err := startEmbedded(s.cfg.Embedded, s.log)
+		listen := ""
+		if s.cfg.MQTT != nil {
+			listen = s.cfg.MQTT.Listen
+		}
+		srv, mqttAddr, err := startEmbedded(s.cfg.Embedded, listen, s.log)
 		if err != nil {
 			return err
 		}
-		s.srv = srv
+		s.srv, s.mqttAddr = srv, mqttAddr
 		url = srv.ClientURL()
-		s.log.Info("natsink: embedded nats-server listening", "url", url, "store_dir", s.cfg.Embedded.StoreDir)
+		s.log.Info("natsink: embedded nats-server listening", "url", url, "mqtt", mqttAddr, "store_dir", s.cfg.Embedded.StoreDir)
 	}
 	opts, err := s.options()
 	if err != nil {
@@ -189,9 +196,64 @@ func (s *Sink) Connect(ctx context.Context) error {
 		nc.Close()
 		return err
 	}
+	if err := s.startStateLocked(ctx); err != nil {
+		nc.Close()
+		return err
+	}
 	s.started = true
 	go s.publish()
 	return nil
+}
+
+// startStateLocked connects the MQTT state publisher, with mqtt set: to
+// mqtt.broker, or else to the embedded server's listener.
+func (s *Sink) startStateLocked(ctx context.Context) error {
+	mc := s.cfg.MQTT
+	if mc == nil {
+		return nil
+	}
+	broker := mc.Broker
+	if broker == "" {
+		broker = s.mqttAddr
+	}
+	prefix := ""
+	if *mc.Discovery {
+		prefix = mc.DiscoveryPrefix
+	}
+	p, err := hass.New(hass.Config{
+		Broker: broker, User: mc.User, Password: mc.Password, Prefix: s.cfg.SubjectPrefix, Pipeline: s.cfg.Pipeline,
+		DiscoveryPrefix: prefix, Snapshots: s.cfg.Snapshots != nil, Streams: s.cfg.Streams,
+		ConnectTimeout: s.cfg.ConnectTimeout, PublishTimeout: s.cfg.PublishTimeout,
+	}, s.log)
+	if err != nil {
+		return fmt.Errorf("natsink: mqtt: %w", err)
+	}
+	if err := p.Connect(ctx); err != nil {
+		_ = p.Close(ctx)
+		return fmt.Errorf("natsink: mqtt: %w", err)
+	}
+	s.state = p
+	return nil
+}
+
+// MQTTAddr returns the embedded server's MQTT listener address (host:port)
+// once connected; "" without one.
+func (s *Sink) MQTTAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mqttAddr
+}
+
+// StateStats returns the MQTT state publisher's counters; ok is false
+// without mqtt or before Connect.
+func (s *Sink) StateStats() (st hass.Stats, ok bool) {
+	s.mu.Lock()
+	p := s.state
+	s.mu.Unlock()
+	if p == nil {
+		return hass.Stats{}, false
+	}
+	return p.Stats(), true
 }
 
 func (s *Sink) options() ([]nats.Option, error) {
@@ -324,6 +386,9 @@ func (s *Sink) Write(_ context.Context, f *stages.Frame) error {
 			if err != nil {
 				return fmt.Errorf("natsink: encode event %s: %w", e.ID, err)
 			}
+			if st := s.statePublisher(); st != nil {
+				st.Observe(e, r.jpeg)
+			}
 			r.subject, r.id, r.body = e.Subject(s.cfg.SubjectPrefix), e.ID, body
 			recs = append(recs, encodeRecord(r))
 		}
@@ -335,6 +400,12 @@ func (s *Sink) Write(_ context.Context, f *stages.Frame) error {
 		s.publishDetections(f)
 	}
 	return nil
+}
+
+func (s *Sink) statePublisher() *hass.Publisher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
 }
 
 func (s *Sink) isClosed() bool {
@@ -488,6 +559,8 @@ type Stats struct {
 	// events that wanted one but had no usable image.
 	SnapshotsStored  uint64 `json:"snapshots_stored"`
 	SnapshotsSkipped uint64 `json:"snapshots_skipped"`
+	// MQTT is the state publisher's counters, with mqtt set.
+	MQTT *hass.Stats `json:"mqtt,omitempty"`
 }
 
 // Stats returns the sink's counters (for metrics and the control stats reply).
@@ -497,6 +570,9 @@ func (s *Sink) Stats() Stats {
 		SnapshotsStored: s.snapPut.Load(), SnapshotsSkipped: s.snapSkipped.Load()}
 	if nc := s.conn(); nc != nil {
 		st.Connected = nc.IsConnected()
+	}
+	if ms, ok := s.StateStats(); ok {
+		st.MQTT = &ms
 	}
 	return st
 }
@@ -524,6 +600,13 @@ func (s *Sink) Close(ctx context.Context) error {
 		} else {
 			s.log.Error("natsink: closing with undelivered events in the memory queue; they are lost (set spool.dir to keep them)", "events", n)
 		}
+	}
+	s.mu.Lock()
+	state := s.state
+	s.mu.Unlock()
+	if state != nil {
+		// Before the embedded server stops, so "offline" reaches it.
+		_ = state.Close(ctx)
 	}
 	s.mu.Lock()
 	for _, sub := range s.ctrlSubs {

@@ -67,6 +67,10 @@ type Config struct {
 	GStreamerEncoder string `yaml:"gstreamer_encoder"`
 	// MJPEGQuality is the JPEG quality (1-100) of the MJPEG fallback.
 	MJPEGQuality int `yaml:"mjpeg_quality"`
+	// Review, when set, adds the review page (/review) and its API: the
+	// latest events with snapshots and clips (see ReviewConfig). The sink
+	// then takes events losslessly, like an event sink.
+	Review *ReviewConfig `yaml:"review"`
 	// ICE lists STUN/TURN servers. None by default: host candidates only,
 	// which is what loopback and LAN viewers need.
 	ICE ICEConfig `yaml:"ice"`
@@ -173,6 +177,9 @@ func (c Config) Validate() error {
 				bad(fmt.Sprintf("ice.servers[%d]", i), "is a TURN server and needs username and credential")
 			}
 		}
+	}
+	if c.Review != nil {
+		errs = append(errs, c.Review.validate()...)
 	}
 	return errors.Join(errs...)
 }

@@ -32,6 +32,9 @@ func (s *Sink) routes() http.Handler {
 	mux.HandleFunc("POST /whep/{stream}", s.handleWHEP)
 	mux.HandleFunc("DELETE /whep/{stream}/{id}", s.handleWHEPDelete)
 	mux.HandleFunc("GET /mjpeg/{stream}", s.handleMJPEG)
+	if s.review != nil {
+		s.reviewRoutes(mux)
+	}
 	return s.cors(s.auth(mux))
 }
 

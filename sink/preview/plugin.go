@@ -25,11 +25,25 @@ func Plugin() stages.SinkPlugin {
 				s.SetStatsProvider(res.Stats)
 			}
 			s.SetSaturation(res.Saturated)
+			if s.review != nil {
+				return reviewing{s}, nil
+			}
 			return s, nil
 		})
 	p.Link = &stages.Link{Size: 2, Policy: stages.Latest}
 	return p
 }
+
+// reviewing is the sink with the review page on: an EventSink, so the
+// runner hands it every event (a blocking queue, and the events that belong
+// to no frame, such as clip.ready). Write never blocks on encoding, so the
+// blocking queue does not slow the pipeline: the newest-frame slot in front
+// of each encoder still drops frames.
+type reviewing struct{ *Sink }
+
+// EventsOnly reports that the preview wants every frame, not only those
+// with events.
+func (reviewing) EventsOnly() bool { return false }
 
 // RefreshOverlays redraws stream's zones and lines from the pipeline's
 // overlay provider (after a hot reload changed them). Without a provider it

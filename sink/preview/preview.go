@@ -24,6 +24,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -50,6 +51,7 @@ type Sink struct {
 	overlays  func(stream string) stages.Overlay
 	saturated atomic.Pointer[func() bool]
 	handler   http.Handler
+	review    *reviewStore // with review set
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -78,6 +80,9 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		cfg: cfg, log: log, api: api, ctx: ctx, cancel: cancel,
 		streams: map[string]*stream{},
 		viewers: map[string]*viewer{},
+	}
+	if cfg.Review != nil {
+		s.review = newReviewStore(*cfg.Review)
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -180,6 +185,12 @@ func (s *Sink) Handler() http.Handler { return s.handler }
 func (s *Sink) Write(_ context.Context, f *stages.Frame) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if s.review != nil {
+		s.review.observe(f)
+		if _, err := picture.Mat(f); err != nil {
+			return nil // events without a picture (source up/down, clip.ready)
+		}
 	}
 	st, err := s.stream(f.Stream)
 	if err != nil {

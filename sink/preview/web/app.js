@@ -251,3 +251,8 @@ function fail(e) { P.error = String(e); setState('error: ' + e.message); }
   } catch (e) { fail(e); }
   setInterval(() => tick().catch(fail), 1000);
 })();
+
+// The review page exists only with sinks.preview.review set: show its link then.
+fetch(withToken('review'), { method: 'HEAD', headers: authHeaders }).then((r) => {
+  if (r.ok) { $('reviewLink').href = withToken('review'); $('reviewLink').hidden = false; }
+}).catch(() => {});
