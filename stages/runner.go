@@ -554,19 +554,25 @@ func (r *Runner) late(f *Frame, est time.Duration) bool {
 	return time.Now().Add(est).After(f.Deadline)
 }
 
-// estimate is an exponentially weighted moving average of a stage's call
-// time, used to drop frames that would finish past their deadline.
-type estimate struct{ avg time.Duration }
+// estimate is how long a stage call takes, used to drop frames that would
+// finish past their deadline: an exponentially weighted mean plus twice the
+// mean deviation (as TCP estimates a retransmit timeout), so a stage whose
+// calls vary (a batch slowed by the decoders sharing its cores) is judged by
+// its slow calls, not its typical ones; the mean alone let a tenth of the
+// frames of a batching detector finish past the budget.
+type estimate struct{ avg, dev time.Duration }
 
 func (e *estimate) observe(d time.Duration) {
 	if e.avg == 0 {
-		e.avg = d
+		e.avg, e.dev = d, d/2
 		return
 	}
-	e.avg += (d - e.avg) / 8
+	diff := d - e.avg
+	e.avg += diff / 8
+	e.dev += (diff.Abs() - e.dev) / 4
 }
 
-func (e *estimate) value() time.Duration { return e.avg }
+func (e *estimate) value() time.Duration { return e.avg + 2*e.dev }
 
 // runSink writes frames to one sink until its queue closes, then closes it.
 // Event sinks are retried on ErrNotConnected until the hard stop: events are
