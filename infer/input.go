@@ -33,14 +33,20 @@ func (t Transform) PointToSource(p geom.Point) geom.Point {
 	return geom.Point{X: (p.X - t.PadX) / t.ScaleX, Y: (p.Y - t.PadY) / t.ScaleY}
 }
 
-// Input is one preprocessed image ready for the model: Data holds exactly one
-// image in the model's input layout and value range. Inputs come from a pool
-// (see InputPool) so the hot path does not allocate; Release returns one.
+// Input is one preprocessed image ready for the model: Data (float models)
+// or U8 (models that take uint8 pixels) holds exactly one image in the
+// model's input layout and value range; the other is nil. Inputs come from
+// a pool (see InputPool) so the hot path does not allocate; Release returns
+// one.
 type Input struct {
 	Data      []float32
+	U8        []uint8
 	Transform Transform
 	pool      *InputPool
 }
+
+// Len returns the number of values the input holds.
+func (in *Input) Len() int { return len(in.Data) + len(in.U8) }
 
 // Release returns the input's buffer to its pool. Safe on a nil Input.
 func (in *Input) Release() {
@@ -62,6 +68,13 @@ type InputPool struct {
 func NewInputPool(n int) *InputPool {
 	p := &InputPool{size: n}
 	p.pool.New = func() any { return &Input{Data: make([]float32, n)} }
+	return p
+}
+
+// NewInputPoolU8 returns a pool of inputs of n uint8 values each.
+func NewInputPoolU8(n int) *InputPool {
+	p := &InputPool{size: n}
+	p.pool.New = func() any { return &Input{U8: make([]uint8, n)} }
 	return p
 }
 
