@@ -35,6 +35,7 @@ func cmdModelQuantize(ctx context.Context, args []string) int {
 	fs.BoolVar(&cfg.QuantizeTail, "quantize-tail", false, "also quantise the decoding tail after the last Conv")
 	fs.BoolVar(&cfg.QuantizeHeads, "quantize-heads", false, "also quantise the last Conv layers (raw box/score heads)")
 	fs.BoolVar(&cfg.Dynamic, "dynamic", false, "weight-only INT8 (no calibration)")
+	fs.BoolVar(&cfg.Uint8Input, "uint8-input", false, "take uint8 pixels: the model's first op (a linear scale) becomes the input's dequantisation")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -61,6 +62,13 @@ func cmdModelQuantize(ctx context.Context, args []string) int {
 		cfg.Out, kind, rep.QuantizedNodes, rep.Activations, rep.Weights, rep.PerChannel)
 	if rep.FoldedAdds > 0 {
 		fmt.Printf("%d constant Adds folded into Conv biases\n", rep.FoldedAdds)
+	}
+	if u := rep.Uint8; u != nil {
+		fmt.Printf("input %s takes uint8 pixels: (x-%d)*%g", u.Input, u.ZeroPoint, u.Scale)
+		if u.Offset != 0 {
+			fmt.Printf(", offset %+g taken out of %d Conv bias(es)", u.Offset, u.BiasFixed)
+		}
+		fmt.Println()
 	}
 	if rep.OpsetBumpedFrom != 0 {
 		fmt.Printf("opset raised from %d to 13 for per-channel weights\n", rep.OpsetBumpedFrom)
