@@ -99,11 +99,16 @@ fi
 # 0-63, checked against FP32 on frames 300-499 (docs/optimisation.md). Remade
 # when the FP32 model is newer; about 20 s on 2 cores.
 VTEST=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+# It takes uint8 pixels (--uint8-input): no float conversion of the input at all.
 INT8=models/ssd_mobilenet_v2_coco_int8.onnx
-if [ -f "$VTEST" ] && { [ ! -f "$INT8" ] || [ models/ssd_mobilenet_v2_coco.onnx -nt "$INT8" ]; }; then
+INT8_ARGS=(--format ssd --calib "$VTEST" --frames 64 --method percentile --percentile 99.99 --uint8-input)
+# The recipe beside the model: a changed recipe remakes it too.
+INT8_RECIPE="${INT8_ARGS[*]}"
+if [ -f "$VTEST" ] && { [ ! -f "$INT8" ] || [ models/ssd_mobilenet_v2_coco.onnx -nt "$INT8" ] ||
+  [ "$(cat "$INT8.recipe" 2>/dev/null)" != "$INT8_RECIPE" ]; }; then
   log "quantising the SSD -> $INT8 (calibration: vtest.avi frames 0-63)"
-  bin/pipeline model quantize --model models/ssd_mobilenet_v2_coco.onnx --format ssd \
-    --calib "$VTEST" --frames 64 --method percentile --percentile 99.99 --out "$INT8.tmp" >/dev/null
+  bin/pipeline model quantize --model models/ssd_mobilenet_v2_coco.onnx "${INT8_ARGS[@]}" --out "$INT8.tmp" >/dev/null
   mv -f "$INT8.tmp" "$INT8"
+  printf '%s\n' "$INT8_RECIPE" > "$INT8.recipe"
 fi
 cp -f "$TP/blazeface/ONNX/face_detection_front_128x128_barracuda.onnx" models/blazeface_front_128.onnx
