@@ -71,7 +71,7 @@ func Uint8Input(m *onnx.ModelProto) (*onnx.ModelProto, Uint8Report, error) {
 			mul = c
 		case c.GetOpType() == "Shape":
 		default:
-			return fail("input %s feeds a %s %s besides one Mul", x, c.GetOpType(), c.GetName())
+			return fail("input %s feeds a %s (%s): its first operation must be one Mul by a constant", x, c.GetOpType(), c.GetName())
 		}
 	}
 	if mul == nil || ix.outputs[x] {
