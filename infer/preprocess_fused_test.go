@@ -172,6 +172,17 @@ func BenchmarkPreprocess(b *testing.B) {
 			}
 		}
 	})
+	outs := []plantedOut{{planted: planted{"scores", []int64{2, 90}, make([]float32, 180)}}, {planted: planted{"boxes", []int64{2, 1, 4}, make([]float32, 8)}}}
+	u8 := openTest(b, Config{Path: plant(b, plantSpec{input: []int64{-1, 300, 300, 3}, u8: true, outs: outs}), Format: "ssd"})
+	bin := u8.NewInputPool().Get()
+	defer bin.Release()
+	b.Run("fused-uint8", func(b *testing.B) {
+		for b.Loop() {
+			if err := u8.Preprocess(frames[0], bin); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("opencv-chain", func(b *testing.B) {
 		for b.Loop() {
 			copy(in.Data, chainPreprocess(b, c.d, frames[0]))

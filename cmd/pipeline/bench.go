@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -35,6 +36,7 @@ func cmdBench(ctx context.Context, args []string) int {
 	skipNaive := fs.Bool("no-naive", false, "skip the naive sequential baseline")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole bench to this file (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: pipeline bench [flags] pipelines/demo.yaml")
 		fs.PrintDefaults()
@@ -57,6 +59,19 @@ func cmdBench(ctx context.Context, args []string) int {
 		return 1
 	}
 	offline(cfg)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline bench: -cpuprofile:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline bench: -cpuprofile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := runBench(ctx, cfg, *frames, !*skipNaive, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pipeline bench: %s: %v\n", fs.Arg(0), err)
