@@ -55,10 +55,11 @@ func SetThreadName(name string) error {
 	return nil
 }
 
-// Threads returns the CPU time of every live thread of the process, read
-// from /proc/self/task (schedstat: nanoseconds on the CPU). A thread that
-// exits between listing and reading is left out.
-func Threads() ([]ThreadCPU, error) {
+// Threads returns the CPU time of the live threads of the process whose
+// name match accepts (nil: every thread), read from /proc/self/task
+// (schedstat: nanoseconds on the CPU). A thread that exits between listing
+// and reading is left out. Each thread read costs two small files.
+func Threads(match func(name string) bool) ([]ThreadCPU, error) {
 	dir := "/proc/self/task"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -70,10 +71,17 @@ func Threads() ([]ThreadCPU, error) {
 		if err != nil {
 			continue
 		}
-		name, err1 := os.ReadFile(filepath.Join(dir, e.Name(), "comm"))
-		st, err2 := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
-		if err1 != nil || err2 != nil {
+		name, err := os.ReadFile(filepath.Join(dir, e.Name(), "comm"))
+		if err != nil {
 			continue // exited meanwhile
+		}
+		n := strings.TrimSpace(string(name))
+		if match != nil && !match(n) {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+		if err != nil {
+			continue
 		}
 		f := strings.Fields(string(st))
 		if len(f) == 0 {
@@ -83,7 +91,7 @@ func Threads() ([]ThreadCPU, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cputime: %s/%s/schedstat: %q: %w", dir, e.Name(), st, err)
 		}
-		out = append(out, ThreadCPU{TID: tid, Name: strings.TrimSpace(string(name)), CPU: time.Duration(ns)})
+		out = append(out, ThreadCPU{TID: tid, Name: n, CPU: time.Duration(ns)})
 	}
 	return out, nil
 }

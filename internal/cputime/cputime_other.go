@@ -20,7 +20,7 @@ func ThreadName() (string, error) { return "", ErrUnsupported }
 func SetThreadName(string) error { return ErrUnsupported }
 
 // Threads returns ErrUnsupported off Linux.
-func Threads() ([]ThreadCPU, error) { return nil, ErrUnsupported }
+func Threads(func(name string) bool) ([]ThreadCPU, error) { return nil, ErrUnsupported }
 
 // ReadMachine returns ErrUnsupported off Linux.
 func ReadMachine() (Machine, error) { return Machine{}, ErrUnsupported }

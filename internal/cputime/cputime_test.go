@@ -56,7 +56,7 @@ func TestThreadsFindsANamedThread(t *testing.T) {
 	}
 	spin(10 * time.Millisecond)
 	own, _ := Thread()
-	ts, err := Threads()
+	ts, err := Threads(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,13 @@ func TestThreadsFindsANamedThread(t *testing.T) {
 	t.Fatalf("thread %d not among %d threads", TID(), len(ts))
 }
 
+func TestThreadsMatch(t *testing.T) {
+	ts, err := Threads(func(name string) bool { return name == "no such thread" })
+	if err != nil || len(ts) != 0 {
+		t.Fatalf("%d threads, %v", len(ts), err)
+	}
+}
+
 func TestReadMachine(t *testing.T) {
 	a, err := ReadMachine()
 	if err != nil {
@@ -87,5 +94,13 @@ func TestReadMachine(t *testing.T) {
 	}
 	if a.Busy+a.Idle <= 0 || b.Busy < a.Busy || b.Idle < a.Idle {
 		t.Fatalf("machine CPU went from %+v to %+v", a, b)
+	}
+}
+
+func BenchmarkThreads(b *testing.B) {
+	for b.Loop() {
+		if _, err := Threads(nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
