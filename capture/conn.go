@@ -3,11 +3,19 @@ package capture
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/internal/cputime"
 )
+
+// DecodeThreadName names the OS thread a connection decodes on, for its
+// lifetime. Threads FFmpeg starts from it inherit the name, so `top -H` and
+// `pipeline bench` can tell decoding from the rest of the process.
+const DecodeThreadName = "osp:decode"
 
 // Errors a conn reports to the source; they become reasons in State.
 var (
@@ -51,6 +59,12 @@ func startConn(open func() (backend, error)) *conn {
 
 func (c *conn) run(open func() (backend, error)) {
 	defer close(c.done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if old, err := cputime.ThreadName(); err == nil && cputime.SetThreadName(DecodeThreadName) == nil {
+		// Back to its own name before the thread returns to the Go pool.
+		defer func() { _ = cputime.SetThreadName(old) }()
+	}
 	b, err := open()
 	if err != nil {
 		c.opened <- err

@@ -518,6 +518,9 @@ func (d *Detector) bindModel(ins, outs []ort.InputOutputInfo) error {
 		return fmt.Errorf("infer: model %s has an input %s %s besides the image: only detr models take one (orig_target_sizes); use model.format detr or re-export the model", cfg.Path, mi.sizes.Name, shapeString(mi.sizes.Dimensions))
 	}
 	d.layout, d.params.inW, d.params.inH, d.modelBatch = imageGeometry(mi.image, d.spec, meta)
+	if d.u8 = mi.image.DataType == ort.TensorElementDataTypeUint8; d.u8 && !d.spec.pixelRange() {
+		return fmt.Errorf("infer: model %s takes uint8 pixels, but format %s feeds the model scaled floats: use the FP32 model or one quantised for this format's value range", cfg.Path, cfg.Format)
+	}
 	d.inNames, d.sizes = []string{mi.image.Name}, mi.sizes
 	if mi.sizes.Name != "" {
 		d.inNames = append(d.inNames, mi.sizes.Name)

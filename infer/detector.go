@@ -38,8 +38,10 @@ type Detector struct {
 	labels   []string
 	params   decodeParams
 	layout   layout
-	resize   string
-	inNames  []string
+	// u8 is true when the model's image input is uint8 (Input.U8).
+	u8      bool
+	resize  string
+	inNames []string
 	// sizes is the orig_target_sizes input of DETR exports ("" Name: none).
 	sizes    ort.InputOutputInfo
 	outNames []string
@@ -60,7 +62,10 @@ type Detector struct {
 
 // runBuffers are the tensors of one batch size, reused across Runs.
 type runBuffers struct {
-	input *ort.Tensor[float32]
+	// input is inputF or inputU8, whichever the model takes.
+	input   ort.Value
+	inputF  *ort.Tensor[float32]
+	inputU8 *ort.Tensor[uint8]
 	// sizes feeds Detector.sizes; nil when the model has no such input.
 	sizes ort.Value
 	// scratch holds int64 outputs converted to float32, per output.
@@ -116,7 +121,7 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 		d.sess.Destroy()
 		return nil, fmt.Errorf("infer: model %s: run options: %w", cfg.Path, err)
 	}
-	d.pre.init()
+	d.pre.init(d.spec)
 	d.imgPool = d.NewInputPool()
 	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "reason", d.reason, "provider", d.provider,
 		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch)
@@ -162,7 +167,19 @@ func (d *Detector) Labels() []string { return d.labels }
 
 // NewInputPool returns a pool of Inputs sized for this model.
 func (d *Detector) NewInputPool() *InputPool {
+	if d.u8 {
+		return NewInputPoolU8(d.params.inW * d.params.inH * 3)
+	}
 	return NewInputPool(d.params.inW * d.params.inH * 3)
+}
+
+// fits reports whether in is an input of this model's type and size.
+func (d *Detector) fits(in *Input) bool {
+	want := d.params.inW * d.params.inH * 3
+	if d.u8 {
+		return len(in.U8) == want && in.Data == nil
+	}
+	return len(in.Data) == want && in.U8 == nil
 }
 
 // Detect runs the model on inputs (each from Preprocess) and returns each
@@ -173,10 +190,9 @@ func (d *Detector) Detect(ctx context.Context, inputs []*Input) ([][]Detection, 
 	if len(inputs) == 0 {
 		return nil, nil
 	}
-	want := d.params.inW * d.params.inH * 3
 	for i, in := range inputs {
-		if in == nil || len(in.Data) != want {
-			return nil, fmt.Errorf("infer: input %d has the wrong size for model %s (want %d values): get inputs from this detector's NewInputPool", i, d.cfg.Path, want)
+		if in == nil || !d.fits(in) {
+			return nil, fmt.Errorf("infer: input %d has the wrong size or type for model %s (want %d values): get inputs from this detector's NewInputPool", i, d.cfg.Path, d.params.inW*d.params.inH*3)
 		}
 	}
 	d.mu.Lock()
@@ -213,12 +229,20 @@ func (d *Detector) run(ctx context.Context, part []*Input, out [][]Detection) er
 	if err != nil {
 		return err
 	}
-	data := rb.input.GetData()
 	size := d.params.inW * d.params.inH * 3
-	for i, in := range part {
-		copy(data[i*size:(i+1)*size], in.Data)
+	if d.u8 {
+		data := rb.inputU8.GetData()
+		for i, in := range part {
+			copy(data[i*size:(i+1)*size], in.U8)
+		}
+		clear(data[len(part)*size:]) // padding of a short chunk
+	} else {
+		data := rb.inputF.GetData()
+		for i, in := range part {
+			copy(data[i*size:(i+1)*size], in.Data)
+		}
+		clear(data[len(part)*size:])
 	}
-	clear(data[len(part)*size:]) // padding of a short chunk
 	ins := []ort.Value{rb.input}
 	if rb.sizes != nil {
 		ins = append(ins, rb.sizes)
@@ -279,11 +303,20 @@ func (d *Detector) buffers(n int) (*runBuffers, error) {
 	} else {
 		shape = ort.NewShape(int64(n), int64(d.params.inH), int64(d.params.inW), 3)
 	}
-	t, err := ort.NewEmptyTensor[float32](shape)
+	rb := &runBuffers{}
+	var err error
+	if d.u8 {
+		rb.inputU8, err = ort.NewEmptyTensor[uint8](shape)
+		rb.input = rb.inputU8
+	} else {
+		rb.inputF, err = ort.NewEmptyTensor[float32](shape)
+		rb.input = rb.inputF
+	}
 	if err != nil {
 		return nil, fmt.Errorf("infer: model %s: input tensor %v: %w", d.cfg.Path, shape, err)
 	}
-	rb := &runBuffers{input: t, outputs: make([]ort.Value, len(d.outNames)), views: make([]tensorView, len(d.outNames)), scratch: make([][]float32, len(d.outNames))}
+	t := rb.input
+	*rb = runBuffers{input: rb.input, inputF: rb.inputF, inputU8: rb.inputU8, outputs: make([]ort.Value, len(d.outNames)), views: make([]tensorView, len(d.outNames)), scratch: make([][]float32, len(d.outNames))}
 	if d.sizes.Name != "" {
 		if rb.sizes, err = sizesTensor(d.sizes, n, d.params.inW, d.params.inH); err != nil {
 			_ = t.Destroy()

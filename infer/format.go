@@ -118,3 +118,9 @@ var formats = map[string]*formatSpec{
 func Formats() []string { return append([]string{FormatAuto}, formatNames()...) }
 
 func formatNames() []string { return slices.Sorted(maps.Keys(formats)) }
+
+// pixelRange reports whether the format feeds pixels as they are (0..255,
+// no mean/std), so a uint8 model input can take them without conversion.
+func (s *formatSpec) pixelRange() bool {
+	return s.scale == 1 && s.shift == 0 && s.std[0] == 0
+}

@@ -15,6 +15,8 @@ import (
 // and outputs scaled by the sizes input as RT-DETR's postprocessor does.
 type plantSpec struct {
 	input []int64 // image input shape, batch first (negative: dynamic)
+	// u8 makes the image input uint8 (cast to float inside the model).
+	u8 bool
 	// sizes, when set, adds an [N,2] orig_target_sizes input of this type.
 	sizes onnx.TensorProto_DataType
 	meta  map[string]string
@@ -39,7 +41,14 @@ type plantedOut struct {
 func plant(t testing.TB, ps plantSpec) string {
 	t.Helper()
 	g := onnxgraph.NewGraph("planted")
-	g.AddInput("images", onnxgraph.Float, onnxgraph.Shape(ps.input...)...)
+	images := "images"
+	if ps.u8 {
+		g.AddInput("images", onnx.TensorProto_UINT8, onnxgraph.Shape(ps.input...)...)
+		g.AddNode("Cast", []string{"images"}, []string{"images_f"}, onnxgraph.AttrInt("to", int64(onnxgraph.Float)))
+		images = "images_f"
+	} else {
+		g.AddInput("images", onnxgraph.Float, onnxgraph.Shape(ps.input...)...)
+	}
 	if ps.sizes != 0 {
 		g.AddInput("orig_target_sizes", ps.sizes, onnxgraph.Shape(ps.input[0], 2)...)
 		g.AddNode("Cast", []string{"orig_target_sizes"}, []string{"sizes_f"}, onnxgraph.AttrInt("to", int64(onnxgraph.Float)))
@@ -49,7 +58,7 @@ func plant(t testing.TB, ps plantSpec) string {
 	}
 	g.AddInitializer(onnxgraph.Int64Tensor("axes", []int64{3}, []int64{1, 2, 3}))
 	g.AddInitializer(onnxgraph.FloatTensor("zero", nil, []float32{0}))
-	g.AddNode("ReduceSum", []string{"images", "axes"}, []string{"sum"}, onnxgraph.AttrInt("keepdims", 1))
+	g.AddNode("ReduceSum", []string{images, "axes"}, []string{"sum"}, onnxgraph.AttrInt("keepdims", 1))
 	g.AddNode("Mul", []string{"sum", "zero"}, []string{"zeros"})
 	for _, o := range ps.outs {
 		rank := len(o.dims) + 1

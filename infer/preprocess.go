@@ -3,24 +3,47 @@ package infer
 import (
 	"fmt"
 	"image"
-	"image/color"
 	"sync"
 
 	"gocv.io/x/gocv"
 )
 
-// preprocessor owns the scratch Mats of Preprocess. They are reused across
-// calls (OpenCV reallocates only when a size changes), so steady-state
-// preprocessing allocates nothing in Go and nothing new in C.
+// preprocessor owns the scratch Mats of Preprocess and the per-channel
+// lookup tables that turn a pixel value into the model's input value. The
+// Mats are reused across calls (OpenCV reallocates only when a size
+// changes), so steady-state preprocessing allocates nothing in Go and
+// nothing new in C.
 type preprocessor struct {
-	mu                          sync.Mutex
-	bgr, resized, padded, color gocv.Mat
-	f32                         gocv.Mat
-	closed                      bool
+	mu           sync.Mutex
+	bgr, resized gocv.Mat
+	// lut[k][v] is model channel k's input value for pixel value v: the
+	// format's scale, shift, mean and std in one table.
+	lut [3][256]float32
+	// src[k] is the BGR channel model channel k reads.
+	src    [3]int
+	closed bool
 }
 
-func (p *preprocessor) init() {
-	p.bgr, p.resized, p.padded, p.color, p.f32 = gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+func (p *preprocessor) init(spec *formatSpec) {
+	p.bgr, p.resized = gocv.NewMat(), gocv.NewMat()
+	p.setSpec(spec)
+}
+
+// setSpec fills the channel map and lookup tables for spec.
+func (p *preprocessor) setSpec(spec *formatSpec) {
+	p.src = [3]int{2, 1, 0} // RGB from BGR
+	if spec.bgr {
+		p.src = [3]int{0, 1, 2}
+	}
+	for k := range 3 {
+		for v := range 256 {
+			x := float32(v)*spec.scale + spec.shift
+			if spec.std[0] != 0 {
+				x = (x - spec.mean[k]) / spec.std[k]
+			}
+			p.lut[k][v] = x
+		}
+	}
 }
 
 func (p *preprocessor) close() {
@@ -30,9 +53,8 @@ func (p *preprocessor) close() {
 		return
 	}
 	p.closed = true
-	for _, m := range []*gocv.Mat{&p.bgr, &p.resized, &p.padded, &p.color, &p.f32} {
-		m.Close()
-	}
+	p.bgr.Close()
+	p.resized.Close()
 }
 
 // Preprocess turns a BGR (or grey, or BGRA) 8-bit image into dst: resized
@@ -40,6 +62,10 @@ func (p *preprocessor) close() {
 // order, value range and layout, with dst.Transform set for mapping boxes
 // back. img is not modified. Safe to call while Detect runs; concurrent
 // Preprocess calls are serialised (they share scratch Mats).
+//
+// OpenCV resizes; everything after that is one pass from the resized
+// pixels into dst (channel order, value range, padding and layout at once),
+// with no intermediate image.
 func (d *Detector) Preprocess(img gocv.Mat, dst *Input) error {
 	if img.Empty() {
 		return fmt.Errorf("infer: preprocess: empty image")
@@ -48,8 +74,8 @@ func (d *Detector) Preprocess(img gocv.Mat, dst *Input) error {
 		return fmt.Errorf("infer: preprocess: image type %v, want 8-bit", img.Type())
 	}
 	inW, inH := d.params.inW, d.params.inH
-	if dst == nil || len(dst.Data) != inW*inH*3 {
-		return fmt.Errorf("infer: preprocess: input buffer has the wrong size for model %s: get it from this detector's NewInputPool", d.cfg.Path)
+	if dst == nil || !d.fits(dst) {
+		return fmt.Errorf("infer: preprocess: input buffer has the wrong size or type for model %s: get it from this detector's NewInputPool", d.cfg.Path)
 	}
 	p := &d.pre
 	p.mu.Lock()
@@ -71,39 +97,135 @@ func (d *Detector) Preprocess(img gocv.Mat, dst *Input) error {
 	}
 	t, w, h := fitTransform(src.Cols(), src.Rows(), inW, inH, d.resize, d.spec.padTopLeft)
 	gocv.Resize(src, &p.resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-	cur := p.resized
-	if w != inW || h != inH {
-		left, top := int(t.PadX), int(t.PadY)
-		v := uint8(d.spec.padValue)
-		gocv.CopyMakeBorder(p.resized, &p.padded, top, inH-h-top, left, inW-w-left, gocv.BorderConstant, color.RGBA{v, v, v, 0})
-		cur = p.padded
-	}
-	if !d.spec.bgr {
-		gocv.CvtColor(cur, &p.color, gocv.ColorBGRToRGB)
-		cur = p.color
-	}
-	cur.ConvertToWithParams(&p.f32, gocv.MatTypeCV32FC3, d.spec.scale, d.spec.shift)
-	px, err := p.f32.DataPtrFloat32()
+	px, err := p.resized.DataPtrUint8()
 	if err != nil {
 		return fmt.Errorf("infer: preprocess: %w", err)
 	}
-	if sp := d.spec; sp.std[0] != 0 {
-		// Per-channel mean/std (RGB order), in the scratch Mat.
-		for i := 0; i+2 < len(px); i += 3 {
-			for c := range 3 {
-				px[i+c] = (px[i+c] - sp.mean[c]) / sp.std[c]
-			}
-		}
-	}
-	if d.layout == layoutNHWC {
-		copy(dst.Data, px)
-	} else {
-		plane := inW * inH
-		r, g, b := dst.Data[:plane], dst.Data[plane:2*plane], dst.Data[2*plane:3*plane]
-		for i := range plane {
-			r[i], g[i], b[i] = px[3*i], px[3*i+1], px[3*i+2]
-		}
+	r := region{w: w, h: h, left: int(t.PadX), top: int(t.PadY), inW: inW, inH: inH}
+	pad := uint8(d.spec.padValue)
+	switch {
+	case d.u8:
+		fillU8(dst.U8, px, r, p.src, pad, d.layout)
+	case d.layout == layoutNHWC:
+		p.fillNHWC(dst.Data, px, r, pad)
+	default:
+		p.fillNCHW(dst.Data, px, r, pad)
 	}
 	dst.Transform = t
 	return nil
+}
+
+// region places the resized w x h image at (left, top) in the inW x inH
+// model input; the rest is padding.
+type region struct{ w, h, left, top, inW, inH int }
+
+func (p *preprocessor) fillNHWC(out []float32, px []uint8, r region, pad uint8) {
+	l0, l1, l2 := &p.lut[0], &p.lut[1], &p.lut[2]
+	c0, c1, c2 := p.src[0], p.src[1], p.src[2]
+	p0, p1, p2 := l0[pad], l1[pad], l2[pad]
+	padRun := func(o []float32) {
+		for i := 0; i+2 < len(o); i += 3 {
+			o[i], o[i+1], o[i+2] = p0, p1, p2
+		}
+	}
+	stride := r.inW * 3
+	for y := range r.inH {
+		row := out[y*stride : (y+1)*stride]
+		sy := y - r.top
+		if sy < 0 || sy >= r.h {
+			padRun(row)
+			continue
+		}
+		padRun(row[:r.left*3])
+		padRun(row[(r.left+r.w)*3:])
+		s := px[sy*r.w*3 : (sy+1)*r.w*3]
+		o := row[r.left*3 : (r.left+r.w)*3]
+		for i := 0; i+2 < len(s) && i+2 < len(o); i += 3 {
+			o[i], o[i+1], o[i+2] = l0[s[i+c0]], l1[s[i+c1]], l2[s[i+c2]]
+		}
+	}
+}
+
+func (p *preprocessor) fillNCHW(out []float32, px []uint8, r region, pad uint8) {
+	plane := r.inW * r.inH
+	for k := range 3 {
+		lut, c := &p.lut[k], p.src[k]
+		pv := lut[pad]
+		pl := out[k*plane : (k+1)*plane]
+		for y := range r.inH {
+			row := pl[y*r.inW : (y+1)*r.inW]
+			sy := y - r.top
+			if sy < 0 || sy >= r.h {
+				for i := range row {
+					row[i] = pv
+				}
+				continue
+			}
+			for i := range r.left {
+				row[i] = pv
+			}
+			for i := r.left + r.w; i < r.inW; i++ {
+				row[i] = pv
+			}
+			s := px[sy*r.w*3 : (sy+1)*r.w*3]
+			o := row[r.left : r.left+r.w]
+			for x := range o {
+				o[x] = lut[s[3*x+c]]
+			}
+		}
+	}
+}
+
+// fillU8 writes pixels as they are (the format's value range is 0..255 and
+// the model takes uint8), reordering channels and padding.
+func fillU8(out []uint8, px []uint8, r region, src [3]int, pad uint8, l layout) {
+	if l == layoutNCHW {
+		plane := r.inW * r.inH
+		for k := range 3 {
+			pl := out[k*plane : (k+1)*plane]
+			for y := range r.inH {
+				row := pl[y*r.inW : (y+1)*r.inW]
+				sy := y - r.top
+				if sy < 0 || sy >= r.h {
+					fill(row, pad)
+					continue
+				}
+				fill(row[:r.left], pad)
+				fill(row[r.left+r.w:], pad)
+				s := px[sy*r.w*3 : (sy+1)*r.w*3]
+				o := row[r.left : r.left+r.w]
+				for x := range o {
+					o[x] = s[3*x+src[k]]
+				}
+			}
+		}
+		return
+	}
+	c0, c1, c2 := src[0], src[1], src[2]
+	stride := r.inW * 3
+	for y := range r.inH {
+		row := out[y*stride : (y+1)*stride]
+		sy := y - r.top
+		if sy < 0 || sy >= r.h {
+			fill(row, pad)
+			continue
+		}
+		fill(row[:r.left*3], pad)
+		fill(row[(r.left+r.w)*3:], pad)
+		s := px[sy*r.w*3 : (sy+1)*r.w*3]
+		o := row[r.left*3 : (r.left+r.w)*3]
+		if c0 == 0 && c1 == 1 && c2 == 2 {
+			copy(o, s)
+			continue
+		}
+		for i := 0; i+2 < len(s) && i+2 < len(o); i += 3 {
+			o[i], o[i+1], o[i+2] = s[i+c0], s[i+c1], s[i+c2]
+		}
+	}
+}
+
+func fill(b []uint8, v uint8) {
+	for i := range b {
+		b[i] = v
+	}
 }

@@ -15,7 +15,8 @@ type modelInputs struct {
 	sizes ort.InputOutputInfo
 }
 
-// splitInputs finds the image input (one float [N,H,W,3] or [N,3,H,W]) and
+// splitInputs finds the image input (one float or uint8 [N,H,W,3] or
+// [N,3,H,W]; uint8 for INT8 models that take pixels as they are) and
 // at most one sizes input ([N,2] int64 or float). Anything else is an error
 // naming every input.
 func splitInputs(path string, ins []ort.InputOutputInfo) (modelInputs, error) {
@@ -24,7 +25,7 @@ func splitInputs(path string, ins []ort.InputOutputInfo) (modelInputs, error) {
 	for _, in := range ins {
 		s := in.Dimensions
 		switch {
-		case len(s) == 4 && in.DataType == ort.TensorElementDataTypeFloat:
+		case len(s) == 4 && (in.DataType == ort.TensorElementDataTypeFloat || in.DataType == ort.TensorElementDataTypeUint8):
 			mi.image = in
 			images++
 		case len(s) == 2 && (s[1] == 2) && (in.DataType == ort.TensorElementDataTypeInt64 || in.DataType == ort.TensorElementDataTypeFloat):
@@ -38,7 +39,7 @@ func splitInputs(path string, ins []ort.InputOutputInfo) (modelInputs, error) {
 		for i, in := range ins {
 			parts[i] = fmt.Sprintf("%s %s %v", in.Name, shapeString(in.Dimensions), in.DataType)
 		}
-		return mi, fmt.Errorf("infer: model %s: expected one float32 image input [N,H,W,3] or [N,3,H,W] (and at most an [N,2] orig_target_sizes input), found %s", path, strings.Join(parts, ", "))
+		return mi, fmt.Errorf("infer: model %s: expected one float32 or uint8 image input [N,H,W,3] or [N,3,H,W] (and at most an [N,2] orig_target_sizes input), found %s", path, strings.Join(parts, ", "))
 	}
 	return mi, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -38,6 +39,7 @@ func cmdBench(ctx context.Context, args []string) int {
 	skipNaive := fs.Bool("no-naive", false, "skip the naive sequential baseline")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole bench to this file (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: pipeline bench [flags] pipelines/demo.yaml")
 		fs.PrintDefaults()
@@ -60,6 +62,19 @@ func cmdBench(ctx context.Context, args []string) int {
 		return 1
 	}
 	offline(cfg)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline bench: -cpuprofile:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline bench: -cpuprofile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := runBench(ctx, cfg, *frames, !*skipNaive, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pipeline bench: %s: %v\n", fs.Arg(0), err)
@@ -104,6 +119,7 @@ type benchResult struct {
 	E2EP50ms     float64               `json:"e2e_p50_ms"`
 	E2EP99ms     float64               `json:"e2e_p99_ms"`
 	Stages       map[string][2]float64 `json:"stages_mean_p99_ms"`
+	CPU          *cpuReport            `json:"cpu_per_frame"`
 	stageNames   []string
 }
 
@@ -118,24 +134,43 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	}
 	res := &benchResult{Streams: len(cfg.Streams), Threads: dc.Model.Threads, Workers: dc.Detect.Workers, Batch: dc.Detect.Batch, Stages: map[string][2]float64{}}
 
-	// 1. The pipeline, offline, sinks off, counting frames out.
+	// 1. The pipeline, offline, sinks off, counting frames out, with every
+	// source and stage call timed on its thread's CPU clock.
 	var out atomic.Int64
+	meter := newCPUMeter()
+	meter.instrument(cfg)
 	a, err := app.New(cfg, lg, app.Options{MaxFrames: n, NoSinks: true,
-		ExtraSinks: []stages.SinkSpec{{Name: "count", Sink: countSink{&out}, In: stages.Link{Size: 8, Policy: stages.Block}}}})
+		ExtraSinks: []stages.SinkSpec{{Name: "count", Sink: countSink{&out, meter}, In: stages.Link{Size: 8, Policy: stages.Block}}}})
 	if err != nil {
 		return nil, err
 	}
 	res.Provider = a.Stats().Provider
-	t0 := time.Now()
-	if err := a.Run(ctx); err != nil {
+	meter.sampleHelpers(true)
+	before, err := sampleRun()
+	if err != nil {
 		return nil, err
 	}
-	took := time.Since(t0)
+	stop := make(chan struct{})
+	go meter.sampleEvery(stop)
+	err = a.Run(ctx)
+	close(stop)
+	if err != nil {
+		return nil, err
+	}
+	after, err := sampleRun()
+	if err != nil {
+		return nil, err
+	}
+	meter.sampleHelpers(false)
+	if meter.err != nil {
+		return nil, meter.err
+	}
 	res.Frames = int(out.Load())
 	if res.Frames == 0 {
 		return nil, errors.New("the pipeline produced no frames: check the streams")
 	}
-	res.PipelineFPS = float64(res.Frames) / took.Seconds()
+	res.PipelineFPS = float64(res.Frames) / after.at.Sub(before.at).Seconds()
+	res.CPU = meter.report(res.Frames, before, after, res.PipelineFPS)
 	snap := a.Metrics.Snapshot()
 	for _, name := range snap.StageNames() {
 		s := snap.Stages[name]
@@ -169,11 +204,15 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 		dets = append(dets, d)
 	}
 	perStream := res.Frames / len(cfg.Streams)
-	bare, err := bareInference(ctx, dets, *sc, perStream, max(dc.Detect.Batch, 1))
+	bareMeter := newCPUMeter()
+	bare, err := bareInference(ctx, dets, *sc, perStream, max(dc.Detect.Batch, 1), bareMeter)
 	if err != nil {
 		return nil, fmt.Errorf("bare inference baseline: %w", err)
 	}
 	res.BareFPS = bare
+	if s := bareMeter.stages["bare"]; s != nil && s.frames > 0 {
+		res.CPU.BareMs = s.cpu.Seconds() * 1000 / float64(s.frames)
+	}
 	res.RatioBare = res.PipelineFPS / res.BareFPS
 	if naive {
 		ncfg := icfg
@@ -196,7 +235,7 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 
 // bareInference decodes and preprocesses n frames first (not timed), then
 // times the detectors alone over them in batches, the sessions in parallel.
-func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Config, n, batch int) (float64, error) {
+func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Config, n, batch int, m *cpuMeter) (float64, error) {
 	det := dets[0]
 	src, err := capture.New(sc, nil, nil)
 	if err != nil {
@@ -240,7 +279,10 @@ func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Confi
 				if i >= len(inputs) {
 					return nil
 				}
-				if _, err := d.Detect(ctx, inputs[i:min(i+batch, len(inputs))]); err != nil {
+				part := inputs[i:min(i+batch, len(inputs))]
+				var err error
+				m.measure("bare", len(part), func() { _, err = d.Detect(ctx, part) })
+				if err != nil {
 					return err
 				}
 			}
@@ -317,6 +359,9 @@ func (r *benchResult) print(w io.Writer) {
 		fmt.Fprintf(tw, "  stage %s\tmean %.2f ms\tp99 %.2f ms\n", name, s[0], s[1])
 	}
 	fmt.Fprintf(tw, "bare inference\t%.1f fps\tpipeline/bare = %.2f\n", r.BareFPS, r.RatioBare)
+	if c := r.CPU; c != nil {
+		c.print(tw)
+	}
 	if r.NaiveFPS > 0 {
 		fmt.Fprintf(tw, "naive loop\t%.1f fps\tpipeline/naive = %.2f (one session, %d threads)\n", r.NaiveFPS, r.RatioNaive, r.NaiveThreads)
 	}
@@ -324,11 +369,14 @@ func (r *benchResult) print(w io.Writer) {
 }
 
 // countSink counts the frames that reach the end of the pipeline.
-type countSink struct{ n *atomic.Int64 }
+type countSink struct {
+	n *atomic.Int64
+	m *cpuMeter
+}
 
 func (c countSink) Connect(context.Context) error { return nil }
 func (c countSink) Write(context.Context, *stages.Frame) error {
-	c.n.Add(1)
+	c.m.measure("sink:count", 1, func() { c.n.Add(1) })
 	return nil
 }
 func (c countSink) Close(context.Context) error { return nil }

@@ -35,6 +35,7 @@ func cmdModelQuantize(ctx context.Context, args []string) int {
 	fs.BoolVar(&cfg.QuantizeTail, "quantize-tail", false, "also quantise the decoding tail after the last Conv")
 	fs.BoolVar(&cfg.QuantizeHeads, "quantize-heads", false, "also quantise the last Conv layers (raw box/score heads)")
 	fs.BoolVar(&cfg.Dynamic, "dynamic", false, "weight-only INT8 (no calibration)")
+	fs.BoolVar(&cfg.Uint8Input, "uint8-input", false, "take uint8 pixels: the model's first op (a linear scale) becomes the input's dequantisation")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -61,6 +62,13 @@ func cmdModelQuantize(ctx context.Context, args []string) int {
 		cfg.Out, kind, rep.QuantizedNodes, rep.Activations, rep.Weights, rep.PerChannel)
 	if rep.FoldedAdds > 0 {
 		fmt.Printf("%d constant Adds folded into Conv biases\n", rep.FoldedAdds)
+	}
+	if u := rep.Uint8; u != nil {
+		fmt.Printf("input %s takes uint8 pixels: (x-%d)*%g", u.Input, u.ZeroPoint, u.Scale)
+		if u.Offset != 0 {
+			fmt.Printf(", offset %+g taken out of %d Conv bias(es)", u.Offset, u.BiasFixed)
+		}
+		fmt.Println()
 	}
 	if rep.OpsetBumpedFrom != 0 {
 		fmt.Printf("opset raised from %d to 13 for per-channel weights\n", rep.OpsetBumpedFrom)
@@ -105,6 +113,8 @@ func cmdModelEval(ctx context.Context, args []string) int {
 	fs.IntVar(&cfg.N, "n", 100, "frames to evaluate")
 	fs.Float64Var(&conf, "confidence", 0.5, "detection threshold")
 	fs.IntVar(&cfg.Threads, "threads", 0, "intra-op threads per model (0: ONNX Runtime default)")
+	classes := fs.String("classes", "", "comma-separated labels to detect, as detect.classes (default: all)")
+	fs.IntVar(&cfg.MinRef, "min-ref", 10, "reference detections a class needs to count in mAP")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -113,6 +123,11 @@ func cmdModelEval(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg.Confidence = float32(conf)
+	for _, c := range strings.Split(*classes, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			cfg.Classes = append(cfg.Classes, c)
+		}
+	}
 	res, err := quant.Evaluate(cfg, quietLog())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline model eval:", err)
@@ -130,6 +145,14 @@ func printEval(w io.Writer, cfg quant.EvalConfig, r quant.EvalResult, asJSON boo
 	}
 	fmt.Fprintf(w, "frames %d (skipped %d) of %s, confidence %.2f, IoU 0.5, same class\n", r.Frames, cfg.Skip, cfg.Frames, cfg.Confidence)
 	fmt.Fprintf(w, "reference detections %d, variant detections %d, matched %d\n", r.RefDetections, r.VariantDetections, r.Matched)
-	fmt.Fprintf(w, "precision %.4f  recall %.4f  mean |score diff| %.4f  mAP@0.5 vs FP32 %.4f\n", r.Precision, r.Recall, r.MeanScoreDiff, r.MAP50)
+	fmt.Fprintf(w, "precision %.4f  recall %.4f  mean |score diff| %.4f  mAP@0.5 vs FP32 %.4f (classes with >= %d reference detections; all classes %.4f)\n",
+		r.Precision, r.Recall, r.MeanScoreDiff, r.MAP50, r.MinRef, r.MAP50All)
+	for _, c := range r.Classes {
+		note := ""
+		if c.Ref < r.MinRef {
+			note = "  (too few to count in mAP)"
+		}
+		fmt.Fprintf(w, "  %-14s %5d reference detections  AP@0.5 %.4f%s\n", c.Label, c.Ref, c.AP, note)
+	}
 	fmt.Fprintf(w, "mean latency incl. preprocessing: reference %.1f ms, variant %.1f ms (%.2fx)\n", r.RefMeanMs, r.VariantMeanMs, r.RefMeanMs/r.VariantMeanMs)
 }

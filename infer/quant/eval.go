@@ -27,6 +27,13 @@ type EvalConfig struct {
 	IoU float64
 	// Threads per detector (0: ONNX Runtime's default).
 	Threads int
+	// Classes limits both models to these labels (detect.classes); empty:
+	// every class.
+	Classes []string
+	// MinRef is the fewest reference detections a class needs to count in
+	// MAP50 (default 10): the mean is over classes, so a class the parent
+	// found three times would weigh as much as one it found 700 times.
+	MinRef int
 }
 
 // EvalResult is the variant's agreement with its parent.
@@ -38,9 +45,15 @@ type EvalResult struct {
 	Precision         float64 `json:"precision"`
 	Recall            float64 `json:"recall"`
 	MeanScoreDiff     float64 `json:"mean_abs_score_diff"`
-	MAP50             float64 `json:"map50"`
-	RefMeanMs         float64 `json:"ref_mean_ms"`
-	VariantMeanMs     float64 `json:"variant_mean_ms"`
+	// MAP50 is the mean AP over the classes with at least MinRef reference
+	// detections; MAP50All over every class the reference found.
+	MAP50    float64 `json:"map50"`
+	MAP50All float64 `json:"map50_all_classes"`
+	MinRef   int     `json:"min_ref_detections"`
+	// Classes is the AP of each class the reference found, most found first.
+	Classes       []ClassAP `json:"classes"`
+	RefMeanMs     float64   `json:"ref_mean_ms"`
+	VariantMeanMs float64   `json:"variant_mean_ms"`
 }
 
 // settle is the untimed pause between the two models' runs.
@@ -62,12 +75,15 @@ func Evaluate(cfg EvalConfig, log *slog.Logger) (EvalResult, error) {
 	if cfg.N <= 0 {
 		cfg.N = 100
 	}
-	ref, err := infer.Open(infer.Config{Path: cfg.Ref, Format: cfg.Format, Threads: cfg.Threads, Confidence: cfg.Confidence, Providers: []string{"cpu"}}, log)
+	if cfg.MinRef <= 0 {
+		cfg.MinRef = 10
+	}
+	ref, err := infer.Open(infer.Config{Path: cfg.Ref, Format: cfg.Format, Threads: cfg.Threads, Confidence: cfg.Confidence, Classes: cfg.Classes, Providers: []string{"cpu"}}, log)
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("quant: reference model: %w", err)
 	}
 	defer ref.Close()
-	variant, err := infer.Open(infer.Config{Path: cfg.Model, Format: cfg.Format, Threads: cfg.Threads, Confidence: apFloor, Providers: []string{"cpu"}}, log)
+	variant, err := infer.Open(infer.Config{Path: cfg.Model, Format: cfg.Format, Threads: cfg.Threads, Confidence: apFloor, Classes: cfg.Classes, Providers: []string{"cpu"}}, log)
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("quant: variant model: %w", err)
 	}
@@ -128,7 +144,20 @@ func Evaluate(cfg EvalConfig, log *slog.Logger) (EvalResult, error) {
 	if res.Matched > 0 {
 		res.MeanScoreDiff = diffSum / float64(res.Matched)
 	}
-	res.MAP50 = meanAP(ranked, gtPerClass)
+	aps := classAPs(ranked, gtPerClass)
+	res.MAP50All = meanAP(aps)
+	res.MinRef = cfg.MinRef
+	counted := map[int]float64{}
+	for class, ap := range aps {
+		if gtPerClass[class] >= cfg.MinRef {
+			counted[class] = ap
+		}
+	}
+	res.MAP50 = meanAP(counted)
+	for class, ap := range aps {
+		res.Classes = append(res.Classes, ClassAP{Label: ref.Labels()[class], Ref: gtPerClass[class], AP: ap})
+	}
+	slices.SortFunc(res.Classes, func(a, b ClassAP) int { return cmp.Or(b.Ref-a.Ref, cmp.Compare(a.Label, b.Label)) })
 	res.RefMeanMs = float64(refTime.Microseconds()) / 1000 / float64(res.Frames)
 	res.VariantMeanMs = float64(varTime.Microseconds()) / 1000 / float64(res.Frames)
 	return res, nil
@@ -177,19 +206,35 @@ func Match(ref, variant []infer.Detection, minIoU float64) []Pair {
 	return out
 }
 
+// ClassAP is one class's average precision against the reference.
+type ClassAP struct {
+	Label string  `json:"label"`
+	Ref   int     `json:"ref_detections"`
+	AP    float64 `json:"ap50"`
+}
+
 type scored struct {
 	class int
 	score float32
 	tp    bool
 }
 
-// meanAP averages, over classes present in the ground truth, the area under
-// the all-point-interpolated precision/recall curve.
-func meanAP(dets []scored, gt map[int]int) float64 {
-	if len(gt) == 0 {
+// meanAP averages the classes' APs (1 when the reference found nothing).
+func meanAP(aps map[int]float64) float64 {
+	if len(aps) == 0 {
 		return 1
 	}
 	var sum float64
+	for _, ap := range aps {
+		sum += ap
+	}
+	return sum / float64(len(aps))
+}
+
+// classAPs returns, for each class present in the ground truth, the area
+// under the all-point-interpolated precision/recall curve.
+func classAPs(dets []scored, gt map[int]int) map[int]float64 {
+	out := make(map[int]float64, len(gt))
 	for class, npos := range gt {
 		var ds []scored
 		for _, d := range dets {
@@ -219,7 +264,7 @@ func meanAP(dets []scored, gt map[int]int) float64 {
 				lastR = rec[i]
 			}
 		}
-		sum += ap
+		out[class] = ap
 	}
-	return sum / float64(len(gt))
+	return out
 }

@@ -19,6 +19,8 @@ type FileConfig struct {
 	Frames int
 	// Dynamic makes a weight-only variant and needs no calibration frames.
 	Dynamic bool
+	// Uint8Input makes the static variant take uint8 pixels (Uint8Input).
+	Uint8Input bool
 	Options
 }
 
@@ -31,6 +33,9 @@ func QuantizeFile(cfg FileConfig, log *slog.Logger) (Report, error) {
 	m, err := LoadModel(cfg.Model)
 	if err != nil {
 		return Report{}, err
+	}
+	if cfg.Uint8Input && cfg.Dynamic {
+		return Report{}, fmt.Errorf("%w: --uint8-input needs static quantisation, not --dynamic", ErrOptions)
 	}
 	if cfg.Dynamic {
 		q, rep, err := QuantizeWeights(m, cfg.Options)
@@ -68,6 +73,13 @@ func QuantizeFile(cfg FileConfig, log *slog.Logger) (Report, error) {
 	q, rep, err := QuantizeStatic(m, frames, shape, cfg.Options)
 	if err != nil {
 		return rep, err
+	}
+	if cfg.Uint8Input {
+		u, ur, err := Uint8Input(q)
+		if err != nil {
+			return rep, err
+		}
+		q, rep.Uint8 = u, &ur
 	}
 	return rep, SaveModel(q, cfg.Out)
 }

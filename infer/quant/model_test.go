@@ -2,6 +2,7 @@ package quant
 
 import (
 	"flag"
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -85,7 +86,20 @@ func TestBlazeFaceVariants(t *testing.T) {
 
 func TestSSDVariants(t *testing.T) {
 	realpart.File(t, realpart.SSDModel, ssdPath)
-	cases := []variantCase{staticCase(ssdPath, "ssd", vtest, 8, Options{Method: Percentile}, 0.95, 0.05)}
+	u8 := staticCase(ssdPath, "ssd", vtest, 8, Options{Method: Percentile}, 0.95, 0.05)
+	u8.name += "-uint8-input"
+	u8.make = func(t *testing.T, out string) {
+		rep, err := QuantizeFile(FileConfig{Model: ssdPath, Out: out, Format: "ssd", Calib: vtest, Frames: 8, Uint8Input: true, Options: Options{Method: Percentile}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The SSD's x*2/255-1: zero point 127.5 rounds to 127, and the half
+		// step left goes into the first Conv's bias.
+		if u := rep.Uint8; u == nil || u.ZeroPoint != 127 || u.BiasFixed != 1 || math.Abs(float64(u.Offset)-1.0/255) > 1e-6 {
+			t.Fatalf("uint8 input: %+v", u)
+		}
+	}
+	cases := []variantCase{staticCase(ssdPath, "ssd", vtest, 8, Options{Method: Percentile}, 0.95, 0.05), u8}
 	if *long {
 		cases = append(cases, fp16Case(ssdPath), dynamicCase(ssdPath, "ssd", 0.97))
 	}

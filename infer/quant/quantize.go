@@ -58,6 +58,8 @@ type Report struct {
 	OpsetBumpedFrom int64
 	// FoldedAdds counts constant Adds moved into a Conv bias first.
 	FoldedAdds int
+	// Uint8 is set when the input was made uint8 (FileConfig.Uint8Input).
+	Uint8 *Uint8Report
 }
 
 // plan is the set of nodes and tensors a static quantisation touches.
