@@ -98,6 +98,7 @@ func cmdBenchCameras(ctx context.Context, args []string) int {
 	workers := fs.Int("workers", 2, "detector sessions (one thread each)")
 	dir := fs.String("dir", "out/bench-cameras", "where the generated idle clip is kept between runs")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
+	jsonFile := fs.String("json-out", "", "also write the results as JSON to this file")
 	logLevel := fs.String("log-level", "error", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: pipeline bench cameras [flags]   (docs/motion.md, \"Cameras per box\")")
@@ -169,6 +170,12 @@ func cmdBenchCameras(ctx context.Context, args []string) int {
 			if _, err := run(gated, *busy, n); err != nil {
 				return benchFailed(err)
 			}
+		}
+	}
+	if *jsonFile != "" {
+		js, _ := json.MarshalIndent(b, "", "  ")
+		if err := os.WriteFile(*jsonFile, js, 0o644); err != nil {
+			return benchFailed(err)
 		}
 	}
 	if *jsonOut {
