@@ -29,6 +29,7 @@ func cmdModelPrune(ctx context.Context, args []string) int {
 	fs.Float64Var(&cfg.Floor, "floor", 0.25, "with --scope global: share of each Conv's channels kept at least")
 	fs.IntVar(&cfg.Multiple, "multiple", 8, "round each Conv's kept channels to a multiple of this (1: no rounding)")
 	fs.IntVar(&cfg.Samples, "samples", 256, "spatial positions per frame and tensor for the least-squares statistics")
+	fs.BoolVar(&cfg.Sequential, "sequential", false, "refit each pruned Conv's next layers again, in graph order, on the pruned model's own activations (slower)")
 	fs.StringVar(&exclude, "exclude", "", "comma-separated node-name substrings whose Convs keep all channels")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -6,7 +6,6 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"gonum.org/v1/gonum/mat"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/osprey-vision/osprey/infer/quant"
 )
@@ -35,20 +34,7 @@ func collect(m *onnx.ModelProto, frames [][]float32, shape []int64, tensors []st
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("%w: no calibration frames", quant.ErrFrames)
 	}
-	aug := proto.Clone(m).(*onnx.ModelProto)
-	g := aug.GetGraph()
-	g.Output = g.Output[:0]
-	for _, t := range tensors {
-		g.Output = append(g.Output, &onnx.ValueInfoProto{
-			Name: t,
-			Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: int32(onnx.TensorProto_FLOAT)}}},
-		})
-	}
-	b, err := proto.Marshal(aug)
-	if err != nil {
-		return nil, fmt.Errorf("prune: encode the calibration model: %w", err)
-	}
-	s, err := quant.NewSession(b, "calibration model", tensors, quant.SessionConfig{})
+	s, err := session(m, tensors, "calibration model")
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,12 @@ type Options struct {
 	Samples int
 	// Exclude lists node-name substrings whose Convs keep all channels.
 	Exclude []string
+	// Sequential fits the 1x1 Convs again, one pruned Conv's sinks at a
+	// time in graph order, on the pruned model's own activations against
+	// the original model's outputs, so each fit also corrects what pruning
+	// changed upstream (He et al.). It runs both models over the frames
+	// once per pruned Conv.
+	Sequential bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -149,6 +155,9 @@ type Report struct {
 	// ParamsBefore and ParamsAfter count initializer elements.
 	ParamsBefore int64 `json:"params_before"`
 	ParamsAfter  int64 `json:"params_after"`
+	// Refined counts the 1x1 Convs fitted again on the pruned model's own
+	// activations (with Sequential).
+	Refined int `json:"refined"`
 }
 
 // Plan finds the prunable Convs of m, checking the options and the model
@@ -254,6 +263,24 @@ func Prune(m *onnx.ModelProto, frames [][]float32, shape []int64, opts Options) 
 	rep := Report{ParamsBefore: onnxgraph.ParamCount(m.GetGraph())}
 	if err := apply(out, ix, groups, keeps, mom); err != nil {
 		return nil, rep, err
+	}
+	if opts.Sequential {
+		rows := map[string][]int{}
+		for i, g := range groups {
+			rows[g.conv.GetOutput()[0]] = keeps[i]
+		}
+		for _, g := range groups {
+			var targets []target
+			for _, s := range g.sinks {
+				o := s.conv.GetOutput()[0]
+				targets = append(targets, target{output: o, input: s.input, rows: rows[o]})
+			}
+			n, err := refine(m, out, targets, frames, shape, opts.Samples)
+			if err != nil {
+				return nil, rep, err
+			}
+			rep.Refined += n
+		}
 	}
 	for i, g := range groups {
 		rep.Convs = append(rep.Convs, ConvReport{Name: g.conv.GetName(), Channels: g.channels, Kept: len(keeps[i]), Sinks: len(g.sinks)})

@@ -127,7 +127,7 @@ func TestPruneSynthRefit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Removed != 2 || rep.Channels != 8 || rep.ParamsAfter >= rep.ParamsBefore {
-		t.Fatalf("report %+v, want 2 of 8 channels removed and fewer parameters", rep)
+		t.Fatalf("report %+v, want 2 of 8 channels removed, fewer parameters", rep)
 	}
 	// The tiny filters (channels 6, 7) went; the Convs have their new sizes.
 	dims := map[string][]int64{}
