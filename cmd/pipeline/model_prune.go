@@ -27,7 +27,7 @@ func cmdModelPrune(ctx context.Context, args []string) int {
 	fs.StringVar(&importance, "importance", "energy", "channel ranking: energy (activation variance x next-layer weight), l1 (filter L1 norm) or bn (batch-norm scale)")
 	fs.StringVar(&scope, "scope", "layer", "layer (ratio of every Conv) or global (ratio of all channels, ranked together)")
 	fs.Float64Var(&cfg.Floor, "floor", 0.25, "with --scope global: share of each Conv's channels kept at least")
-	fs.IntVar(&cfg.Multiple, "multiple", 8, "round each Conv's kept channels to a multiple of this (1: no rounding)")
+	fs.IntVar(&cfg.Multiple, "multiple", 16, "round each Conv's kept channels to a multiple of this (1: no rounding)")
 	fs.IntVar(&cfg.Samples, "samples", 256, "spatial positions per frame and tensor for the least-squares statistics")
 	fs.BoolVar(&cfg.Sequential, "sequential", false, "refit each pruned Conv's next layers again, in graph order, on the pruned model's own activations (slower)")
 	fs.StringVar(&exclude, "exclude", "", "comma-separated node-name substrings whose Convs keep all channels")
