@@ -102,7 +102,7 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if !(o.Ratio > 0 && o.Ratio < 1) {
-		return o, fmt.Errorf("%w: ratio %v is outside (0, 1): give the share of channels to remove, e.g. 0.25", ErrOptions, o.Ratio)
+		return o, fmt.Errorf("%w: --ratio %v is outside (0, 1): give the share of channels to remove, e.g. 0.25", ErrOptions, o.Ratio)
 	}
 	if o.Importance == "" {
 		o.Importance = Energy

@@ -219,9 +219,9 @@ func TestPruneBadInput(t *testing.T) {
 		isErr error
 		text  string
 	}{
-		{"ratio zero", Options{Ratio: 0}, ErrOptions, "prune: bad options: ratio 0 is outside (0, 1): give the share of channels to remove, e.g. 0.25"},
-		{"ratio one", Options{Ratio: 1}, ErrOptions, "prune: bad options: ratio 1 is outside (0, 1): give the share of channels to remove, e.g. 0.25"},
-		{"ratio negative", Options{Ratio: -0.1}, ErrOptions, "prune: bad options: ratio -0.1 is outside (0, 1): give the share of channels to remove, e.g. 0.25"},
+		{"ratio zero", Options{Ratio: 0}, ErrOptions, "prune: bad options: --ratio 0 is outside (0, 1): give the share of channels to remove, e.g. 0.25"},
+		{"ratio one", Options{Ratio: 1}, ErrOptions, "prune: bad options: --ratio 1 is outside (0, 1): give the share of channels to remove, e.g. 0.25"},
+		{"ratio negative", Options{Ratio: -0.1}, ErrOptions, "prune: bad options: --ratio -0.1 is outside (0, 1): give the share of channels to remove, e.g. 0.25"},
 		{"importance", Options{Ratio: 0.5, Importance: "taylor"}, ErrOptions, `prune: bad options: importance "taylor": use l1, bn or energy`},
 		{"bn on folded batch norm", Options{Ratio: 0.5, Importance: BNScale}, ErrOptions,
 			"prune: bad options: importance bn needs a BatchNormalization right after each Conv; e has none (models imported from TF have their batch norm folded into the Conv weights): use --importance l1 or energy"},

@@ -130,7 +130,7 @@ func TestPruneFileErrors(t *testing.T) {
 		is   error
 		want []string
 	}{
-		{"ratio", FileConfig{Model: ssdPath, Out: out, Calib: vtest, Options: Options{Ratio: 1.5}}, ErrOptions, []string{"ratio 1.5 is outside (0, 1)"}},
+		{"ratio", FileConfig{Model: ssdPath, Out: out, Calib: vtest, Options: Options{Ratio: 1.5}}, ErrOptions, []string{"--ratio 1.5 is outside (0, 1)"}},
 		{"missing calibration", FileConfig{Model: ssdPath, Out: out, Calib: filepath.Join(dir, "none.mp4"), Options: Options{Ratio: 0.1}}, quant.ErrFrames,
 			[]string{filepath.Join(dir, "none.mp4"), "give a video file or an image folder"}},
 		{"unreadable calibration", FileConfig{Model: ssdPath, Out: out, Calib: junk, Options: Options{Ratio: 0.1}}, quant.ErrFrames, []string{junk}},
