@@ -130,7 +130,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "stream weight out of range",
 			conf: "streams:\n  - {id: a, url: test://, weight: 0}\nmodel: {path: " + model + ", format: ssd}\n",
-			err:  `p.yaml:2:39: streams[0].weight: must be a whole number from 1 to 100 (its share of the detector against weight-1 streams), got 0`,
+			err:  `p.yaml:2:35: streams[0].weight: must be a whole number from 1 to 100 (its share of the detector against weight-1 streams), got 0`,
 		},
 		{
 			name: "zone on unknown stream",

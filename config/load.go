@@ -204,7 +204,7 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 				d.skip[path+".weight"] = true
 				var w int
 				if err := nodeToValue(kv.Value, &w); err != nil || w < 1 || w > 100 {
-					d.add(kv.Value, path+".weight", fmt.Sprintf("must be a whole number from 1 to 100 (its share of the detector against weight-1 streams), got %s", describe(kv.Value)))
+					d.add(kv.Value, path+".weight", fmt.Sprintf("must be a whole number from 1 to 100 (its share of the detector against weight-1 streams), got %s", kv.Value.String()))
 				} else {
 					head.Weight = w
 				}

@@ -14,6 +14,7 @@ func cmdModel(ctx context.Context, args []string) int {
 		"quantize": cmdModelQuantize, // model_quant.go
 		"fp16":     cmdModelFP16,     // model_quant.go
 		"eval":     cmdModelEval,     // model_quant.go
+		"prune":    cmdModelPrune,    // model_prune.go
 	}
 	if len(args) == 0 || subs[args[0]] == nil {
 		fmt.Fprintln(os.Stderr, `usage: pipeline model <command>
