@@ -112,7 +112,7 @@ type Section struct {
 
 // Queues overrides the link in front of each stage. Unset links take the
 // mode's default (live: the capture link keeps the latest 2 frames of each
-// stream and the stages behind it pull through 1-frame blocking links;
+// stream and the stages behind it pull through handoff links;
 // offline: block, 8 frames).
 type Queues struct {
 	Capture    *stages.Link `yaml:"capture"`
@@ -228,9 +228,10 @@ func (p *Pipeline) Link(stage string) stages.Link {
 			l = stages.Link{Size: 2, Policy: stages.Latest}
 		case "motion", "preprocess", "detect":
 			// Behind the admission point the stages pull: a frame is taken
-			// only when the detector can take the one before it, so no frame
-			// is preprocessed only to be thrown away, and none waits long.
-			l = stages.Link{Size: 1, Policy: stages.Block}
+			// only when the next stage takes the one before it, so no frame
+			// is preprocessed only to be thrown away, and none ages in a
+			// queue ahead of a busy detector.
+			l = stages.Link{Policy: stages.Handoff}
 		case "sinks":
 			l = stages.Link{Size: 4, Policy: stages.Latest}
 		}
@@ -238,6 +239,9 @@ func (p *Pipeline) Link(stage string) stages.Link {
 	if o != nil {
 		if o.Size > 0 {
 			l.Size = o.Size
+			if l.Policy == stages.Handoff {
+				l.Policy = stages.Block // a size asks for a buffer
+			}
 		}
 		if o.Policy != "" {
 			l.Policy = o.Policy

@@ -57,7 +57,7 @@ func TestParseGoodPipeline(t *testing.T) {
 	require.Equal(t, 200*time.Millisecond, p.LatencyBudget)
 	require.Equal(t, Live, p.Mode, "a looping realtime file behaves like a camera")
 	require.Equal(t, stages.Link{Size: 2, Policy: stages.Latest}, p.Link("capture"), "the admission point keeps the newest frames")
-	require.Equal(t, stages.Link{Size: 1, Policy: stages.Block}, p.Link("detect"), "behind it the stages pull")
+	require.Equal(t, stages.Link{Policy: stages.Handoff}, p.Link("detect"), "behind it the stages pull")
 	require.Equal(t, stages.Link{Size: 8, Policy: stages.Block}, p.Link("track"))
 	require.Equal(t, map[string]int{}, p.Weights(), "every stream weighs 1 unless it says otherwise")
 	tc, ok := StageConfig[builtin.TrackConfig](p, "track")

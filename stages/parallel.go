@@ -35,7 +35,7 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out *q
 	}
 	var (
 		estMu sync.Mutex
-		est   estimate // per frame: a batch of n takes about n times it
+		est   estimate // per unit of work (workUnits)
 	)
 	results := make(chan result, len(stagesAll))
 	free := make(chan Stage, len(stagesAll))
@@ -61,7 +61,7 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out *q
 				return
 			}
 			estMu.Lock()
-			e := est.value() * time.Duration(len(batch))
+			e := est.value() * workUnits(batch)
 			estMu.Unlock()
 			live := r.admit(st, in, batch, e)
 			// Every batch gets a number, even an empty one, so the
@@ -74,9 +74,10 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out *q
 				if len(live) > 0 {
 					var took time.Duration
 					var err error
+					units := workUnits(live)
 					outs, took, err = r.call(ctx, st, stage, live)
 					estMu.Lock()
-					est.observe(took / time.Duration(len(live)))
+					est.observeWork(took, units)
 					estMu.Unlock()
 					if err != nil {
 						r.failed(st, live, err)

@@ -20,16 +20,21 @@ const (
 	Block Policy = "block"
 	// DropNewest refuses the incoming frame when full (reason "queue_full").
 	DropNewest Policy = "drop_newest"
+	// Handoff has no buffer: the producer waits until the consumer takes the
+	// frame (Size is ignored). The live default behind the admission point,
+	// so a frame ahead of a busy detector waits in one stage's hands, not in
+	// a queue as well, where it would only age.
+	Handoff Policy = "handoff"
 )
 
 // UnmarshalText parses a policy name, so YAML can name it.
 func (p *Policy) UnmarshalText(b []byte) error {
 	switch v := Policy(b); v {
-	case Latest, Block, DropNewest:
+	case Latest, Block, DropNewest, Handoff:
 		*p = v
 		return nil
 	}
-	return fmt.Errorf("unknown queue policy %q (use latest, block or drop_newest)", b)
+	return fmt.Errorf("unknown queue policy %q (use latest, block, drop_newest or handoff)", b)
 }
 
 // Link configures the queue in front of a stage or sink.
@@ -65,6 +70,9 @@ func newQueue(stage string, l Link, obs Observer) *queue {
 	if l.Policy == "" {
 		l.Policy = Block
 	}
+	if l.Policy == Handoff {
+		l.Size = 0
+	}
 	return &queue{stage: stage, ch: make(chan *Frame, l.Size), policy: l.Policy, obs: obs}
 }
 
@@ -91,7 +99,7 @@ func (q *queue) push(hard context.Context, f *Frame) {
 		default:
 			q.drop(f, ReasonQueueFull)
 		}
-	default: // Block
+	default: // Block, Handoff
 		select {
 		case q.ch <- f:
 		case <-hard.Done():

@@ -387,19 +387,21 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out *queu
 		r.runBatchStage(ctx, st, bs, in, out)
 		return
 	}
-	var est estimate
+	var est estimate // per unit of work (workUnits)
 	for {
 		f, state := in.recv(nil)
 		if state == recvClosed {
 			return
 		}
-		if !st.KeepStale && r.late(f, est.value()) {
+		one := []*Frame{f}
+		if !st.KeepStale && r.late(f, est.value()*workUnits(one)) {
 			in.drop(f, ReasonStale)
 			continue
 		}
 		r.obs.Frame(f.Stream, st.Name)
-		outs, took, _ := r.call(ctx, st, st.Stage, []*Frame{f})
-		est.observe(took)
+		units := workUnits(one)
+		outs, took, _ := r.call(ctx, st, st.Stage, one)
+		est.observeWork(took, units)
 		for _, o := range outs {
 			out.push(ctx, o)
 		}
@@ -407,7 +409,7 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out *queu
 }
 
 func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in inlet, out *queue) {
-	var est estimate // per frame: a batch of n takes about n times it
+	var est estimate // per unit of work (workUnits)
 	b := newBatcher(in, bs.BatchSize(), st.BatchTimeout)
 	var buf []*Frame
 	for {
@@ -416,12 +418,13 @@ func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage,
 			return
 		}
 		buf = batch
-		live := r.admit(st, in, batch, est.value()*time.Duration(len(batch)))
+		live := r.admit(st, in, batch, est.value()*workUnits(batch))
 		if len(live) == 0 {
 			continue
 		}
+		units := workUnits(live)
 		outs, took, err := r.call(ctx, st, st.Stage, live)
-		est.observe(took / time.Duration(len(live)))
+		est.observeWork(took, units)
 		if err != nil {
 			r.failed(st, live, err)
 			continue
@@ -573,6 +576,33 @@ func (e *estimate) observe(d time.Duration) {
 }
 
 func (e *estimate) value() time.Duration { return e.avg + 2*e.dev }
+
+// observeWork records a call that did units of work (workUnits); a call with
+// none (every frame skipped by motion gating) says nothing about the cost.
+func (e *estimate) observeWork(took, units time.Duration) {
+	if units > 0 {
+		e.observe(took / units)
+	}
+}
+
+// workUnits is how much work frames are for a stage, in the units its
+// estimate counts: one per motion region the detector will run, one for a
+// whole frame, none for a frame the gate skipped. A batch of 4 frames with
+// 3 regions each is 12 runs, and judging it as 4 let frames in that then
+// finished past the budget.
+func workUnits(fs []*Frame) time.Duration {
+	var n time.Duration
+	for _, f := range fs {
+		switch {
+		case f.Focus.Skip:
+		case len(f.Focus.Regions) > 0:
+			n += time.Duration(len(f.Focus.Regions))
+		default:
+			n++
+		}
+	}
+	return n
+}
 
 // runSink writes frames to one sink until its queue closes, then closes it.
 // Event sinks are retried on ErrNotConnected until the hard stop: events are
