@@ -36,10 +36,13 @@ const (
 	LineCrossed  Type = "line.crossed"
 	SourceUp     Type = "source.up"
 	SourceDown   Type = "source.down"
+	// ClipReady says a recorded clip for another event is final (or, with
+	// ClipError, that there is none). ClipOf names that event.
+	ClipReady Type = "clip.ready"
 )
 
 // Types lists every event type, for validation and documentation.
-var Types = []Type{TrackStarted, TrackEnded, ZoneEntered, ZoneLeft, Loitering, LineCrossed, SourceUp, SourceDown}
+var Types = []Type{TrackStarted, TrackEnded, ZoneEntered, ZoneLeft, Loitering, LineCrossed, SourceUp, SourceDown, ClipReady}
 
 // Event is one thing that happened on one stream. Boxes are normalised to the
 // frame size (x, y, w, h in [0,1]) so consumers need not know the resolution.
@@ -72,6 +75,15 @@ type Event struct {
 	Reason string `json:"reason,omitempty"`
 	// Snapshot references a stored JPEG for this event, when snapshots are on.
 	Snapshot string `json:"snapshot,omitempty"`
+	// Clip is a recorded MP4 clip's path relative to the recorder's dir
+	// (clip.ready).
+	Clip string `json:"clip,omitempty"`
+	// ClipDuration is the clip's length in seconds (clip.ready).
+	ClipDuration float64 `json:"clip_duration,omitempty"`
+	// ClipOf is the ID of the event a clip.ready is for.
+	ClipOf string `json:"clip_of,omitempty"`
+	// ClipError says why there is no clip (clip.ready without Clip).
+	ClipError string `json:"clip_error,omitempty"`
 }
 
 // New returns an event of type t with a fresh unique ID, the schema version and

@@ -34,3 +34,35 @@ func TestIDsAreOrderedAndUnique(t *testing.T) {
 		seen[id], prev = true, id
 	}
 }
+
+func TestValidateClipReady(t *testing.T) {
+	of := New(LineCrossed, "lobby", "cam").ID
+	ok := New(ClipReady, "lobby", "cam")
+	ok.Clip, ok.ClipDuration, ok.ClipOf = "clips/cam/"+of+".mp4", 10.5, of
+	none := New(ClipReady, "lobby", "cam")
+	none.ClipOf, none.ClipError = of, "event is older than the recording buffer"
+	both := ok
+	both.ClipError = "x"
+	noOf := ok
+	noOf.ClipOf = ""
+	noDur := ok
+	noDur.ClipDuration = 0
+	abs := ok
+	abs.Clip = "/etc/passwd"
+	for _, c := range []struct {
+		name string
+		e    Event
+		ok   bool
+	}{{"clip", ok, true}, {"error", none, true}, {"clip and error", both, false}, {"no clip_of", noOf, false},
+		{"no duration", noDur, false}, {"absolute path", abs, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := json.Marshal(c.e)
+			require.NoError(t, err)
+			if c.ok {
+				require.NoError(t, Validate(b))
+			} else {
+				require.Error(t, Validate(b))
+			}
+		})
+	}
+}
