@@ -47,7 +47,9 @@ func TestEncodedClip(t *testing.T) {
 		f.Release()
 		time.Sleep(3 * time.Millisecond) // the encoder keeps up; nothing is dropped
 	}
+	fed := time.Now()
 	ev := em.next(t, 15*time.Second)
+	t.Logf("fed in %v, clip.ready %v later", fed.Sub(t0.Add(6*time.Second)), time.Since(fed))
 	if ev.Type != event.ClipReady || ev.ClipOf != cross.ID || ev.ClipError != "" {
 		t.Fatalf("got %+v, want a clip.ready for %s", ev, cross.ID)
 	}

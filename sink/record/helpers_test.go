@@ -95,10 +95,11 @@ func testConfig(dir string) Config {
 	return c
 }
 
-// pattern opens the test:// source (frame k is a pure function of k).
+// pattern opens the test:// source (frame k is a pure function of k), read
+// as fast as it draws: tests set the capture times themselves.
 func pattern(t *testing.T, w, h int) stages.Source {
 	t.Helper()
-	src, err := capture.New(capture.Config{ID: "cam", URL: fmt.Sprintf("test://?w=%d&h=%d&fps=20", w, h)}, nil, nil)
+	src, err := capture.New(capture.Config{ID: "cam", URL: fmt.Sprintf("test://?w=%d&h=%d&fps=1000", w, h)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
