@@ -131,7 +131,7 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 	pattern := filepath.Join(dir, "part-"+run+"-%06d.ts")
 	cmd := exec.CommandContext(ctx, r.s.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
 		"-rtsp_transport", "tcp", "-timeout", strconv.Itoa(int(rtspTimeout/time.Microsecond)),
-		"-i", raw, "-map", "0:v:0", "-c", "copy",
+		"-fflags", "+genpts", "-i", raw, "-map", "0:v:0", "-c", "copy",
 		"-f", "segment", "-segment_time", strconv.FormatFloat(r.s.cfg.Segment.Seconds(), 'f', 3, 64),
 		"-segment_format", "mpegts", "-segment_list", "pipe:1", "-segment_list_type", "csv",
 		pattern)
@@ -190,6 +190,7 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 		}
 		end = start.Add(secs(en - st))
 		r.s.stats.recording(r.stream, true)
+		r.s.prune(time.Now())
 	}
 	_, _ = io.Copy(io.Discard, stdout)
 	werr := cmd.Wait()

@@ -221,6 +221,9 @@ func (e *encoder) finish(end time.Time) {
 		return
 	}
 	e.r.s.stats.recording(e.r.stream, true)
+	// Retention right away: the buffer never exceeds its limits by more
+	// than the segment being written.
+	e.r.s.prune(time.Now())
 }
 
 // failed handles a write error: a full disk stops recording this stream
