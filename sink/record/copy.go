@@ -148,6 +148,8 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 	if err := cmd.Start(); err != nil {
 		return time.Time{}, fmt.Errorf("start %s: %w", r.s.ffmpeg, err)
 	}
+	r.child.Store(cmd.Process)
+	defer r.child.Store(nil)
 	sum := newStderrSummary(r, raw)
 	var wg sync.WaitGroup
 	wg.Go(func() { sum.read(stderr) })

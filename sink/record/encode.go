@@ -29,6 +29,9 @@ type recorder struct {
 	encoding   atomic.Bool
 	q          chan *stages.Frame
 	done       chan struct{} // closed when the encode loop has ended (nil: none)
+
+	// child is the running ffmpeg (copy mode), for tests that kill it.
+	child atomic.Pointer[os.Process]
 }
 
 func newRecorder(s *Sink, stream string) *recorder {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -67,10 +68,16 @@ func (e *emitted) next(t *testing.T, within time.Duration) event.Event {
 // newTestSink builds and connects a sink with test resources.
 func newTestSink(t *testing.T, cfg Config, urls map[string]string) (*Sink, *emitted, *prometheus.Registry) {
 	t.Helper()
+	return newTestSinkLog(t, cfg, urls, testlog.New(t))
+}
+
+// newTestSinkLog is newTestSink with the sink's logger.
+func newTestSinkLog(t *testing.T, cfg Config, urls map[string]string, log *slog.Logger) (*Sink, *emitted, *prometheus.Registry) {
+	t.Helper()
 	realpart.Command(t, realpart.FFmpeg, "ffmpeg")
 	em := newEmitted()
 	reg := prometheus.NewRegistry()
-	res := &stages.Resources{Pipeline: "test", Log: testlog.New(t), Metrics: reg, Emit: em.emit,
+	res := &stages.Resources{Pipeline: "test", Log: log, Metrics: reg, Emit: em.emit,
 		StreamURL: func(s string) string { return urls[s] }}
 	sk, err := Plugin().Build(&cfg, res)
 	if err != nil {
@@ -238,6 +245,21 @@ func value(c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// waitFor polls cond every 100 ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// segments returns how many segments stream has in the buffer.
+func segments(s *Sink, stream string) int64 { return s.ring.Usage()[stream][0] }
 
 // clipPath is the clip's absolute path.
 func clipPath(cfg Config, e event.Event) string { return filepath.Join(cfg.Dir, e.Clip) }

@@ -1,0 +1,180 @@
+package record
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/internal/matcheck"
+	"github.com/osprey-vision/osprey/internal/realpart"
+	"github.com/osprey-vision/osprey/internal/rtsptest"
+	"github.com/osprey-vision/osprey/internal/syncbuf"
+	"github.com/osprey-vision/osprey/stages"
+)
+
+// TestKilledFFmpegRestarts kills the copy-mode ffmpeg child mid-run: it is
+// restarted, recording goes on, the lost video is counted in
+// osprey_record_gap_seconds_total, and a clip across the kill is still cut.
+func TestKilledFFmpegRestarts(t *testing.T) {
+	srv := rtsptest.Start(t, rtsptest.FreePort(t), vtest)
+	cfg := testConfig(t.TempDir())
+	s, em, _ := newTestSink(t, cfg, map[string]string{"door": srv.URL()})
+	// The stream's first frame starts its recorder.
+	if err := s.Write(context.Background(), &stages.Frame{Stream: "door"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "two segments", func() bool { return segments(s, "door") >= 2 })
+	rec := s.recs["door"]
+	p := rec.child.Load()
+	if p == nil {
+		t.Fatal("no ffmpeg child")
+	}
+	killed := time.Now()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	before := segments(s, "door")
+	cross := crossing("door", killed)
+	if err := s.Write(context.Background(), &stages.Frame{Stream: "door", Events: []event.Event{cross}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "restart and two new segments", func() bool {
+		return value(s.stats.restarts.WithLabelValues("door")) == 1 && segments(s, "door") >= before+2
+	})
+	gap := value(s.stats.gaps.WithLabelValues("door"))
+	t.Logf("ffmpeg restarted %v after the kill; gap counted: %.2fs", time.Since(killed).Round(100*time.Millisecond), gap)
+	if gap <= 0 || gap > 10 {
+		t.Fatalf("osprey_record_gap_seconds_total = %v, want the seconds lost to the restart", gap)
+	}
+	ev := em.next(t, 20*time.Second)
+	if ev.ClipOf != cross.ID || ev.ClipError != "" {
+		t.Fatalf("clip across the restart: %+v", ev)
+	}
+	checkClip(t, clipPath(cfg, ev))
+}
+
+// TestMJPEGCameraIsEncoded points the recorder at a camera that sends MJPEG:
+// it logs that it re-encodes and records the frames the pipeline decoded.
+func TestMJPEGCameraIsEncoded(t *testing.T) {
+	matcheck.Leaks(t)
+	srv := rtsptest.StartCodec(t, rtsptest.FreePort(t), vtest, "mjpeg")
+	var logs syncbuf.Buffer
+	cfg := testConfig(t.TempDir())
+	s, _, _ := newTestSinkLog(t, cfg, map[string]string{"door": srv.URL()}, slog.New(slog.NewTextHandler(&logs, nil)))
+	src, err := capture.New(capture.Config{ID: "door", URL: srv.URL(), TCP: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(context.Background())
+	end := time.Now().Add(20 * time.Second)
+	for segments(s, "door") < 2 {
+		if time.Now().After(end) {
+			t.Fatalf("no encoded segments; log:\n%s", logs.String())
+		}
+		f, err := src.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+		f.Release()
+	}
+	if !strings.Contains(logs.String(), "the camera sends mjpeg, not H.264/H.265: recording re-encodes") {
+		t.Fatalf("no fallback log line:\n%s", logs.String())
+	}
+	segs := s.ring.Covering("door", time.Time{}, time.Now().Add(time.Hour))
+	p, _ := ffprobe(t, segs[0].Path)
+	if p.Streams[0].CodecName != "h264" {
+		t.Fatalf("segment codec %q, want h264 (re-encoded)", p.Streams[0].CodecName)
+	}
+	if p := s.recs["door"].child.Load(); p != nil {
+		t.Fatal("an ffmpeg copy child runs for an MJPEG camera")
+	}
+}
+
+// TestDiskFull records onto a small tmpfs (mounted for the test: needs
+// root) filled but for 300 KB: recording stops with a clear error, Write
+// never fails or blocks, and recording resumes once the space is freed.
+func TestDiskFull(t *testing.T) {
+	matcheck.Leaks(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
+		realpart.Missing(t, realpart.Root, fmt.Sprintf("mount -t tmpfs: %v: %s", err, strings.TrimSpace(string(out))))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(st.Bavail)*st.Bsize-300<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	cfg := testConfig(dir)
+	cfg.Continuous = true
+	s, _, _ := newTestSinkLog(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	src := pattern(t, 640, 480)
+	t0 := time.Now()
+	k := 0
+	feed := func(n int) {
+		for range n {
+			f, err := src.Read(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Captured = t0.Add(time.Duration(k) * 50 * time.Millisecond)
+			k++
+			start := time.Now()
+			if err := s.Write(context.Background(), f); err != nil {
+				t.Fatalf("Write failed with the disk full: %v", err)
+			}
+			if d := time.Since(start); d > 100*time.Millisecond {
+				t.Fatalf("Write took %v", d)
+			}
+			f.Release()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i := 0; value(s.stats.full.WithLabelValues("cam")) == 0; i++ {
+		if i > 40 {
+			t.Fatalf("the disk never filled; log:\n%s", logs.String())
+		}
+		feed(20)
+	}
+	if value(s.stats.up.WithLabelValues("cam")) != 0 || !strings.Contains(logs.String(), "record: disk full: recording of this stream stopped") {
+		t.Fatalf("no clear disk-full state; log:\n%s", logs.String())
+	}
+	full := segments(s, "cam")
+	feed(40) // still full: nothing recorded, nothing blocks
+	if got := segments(s, "cam"); got != full {
+		t.Fatalf("%d segments written with the disk full", got-full)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; segments(s, "cam") < full+2; i++ {
+		if i > 20 {
+			t.Fatalf("recording did not resume; log:\n%s", logs.String())
+		}
+		feed(20)
+	}
+	if value(s.stats.up.WithLabelValues("cam")) != 1 || !strings.Contains(logs.String(), "recording resumes") {
+		t.Fatalf("not recording after space returned; log:\n%s", logs.String())
+	}
+	t.Logf("disk full after %d segments; resumed once the filler was removed; %.0f frames dropped meanwhile",
+		full, value(s.stats.drops.WithLabelValues("cam")))
+}
