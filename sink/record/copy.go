@@ -197,6 +197,9 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 	_, _ = io.Copy(io.Discard, stdout)
 	werr := cmd.Wait()
 	wg.Wait()
+	if ps := cmd.ProcessState; ps != nil {
+		r.s.stats.childCPU(r.stream, ps.UserTime()+ps.SystemTime())
+	}
 	// The segment being written when the child died was never listed: keep
 	// what it holds, from the end of the last one.
 	if !end.IsZero() {

@@ -37,6 +37,7 @@ type stats struct {
 	full     *prometheus.CounterVec
 	clips    *prometheus.CounterVec
 	deletedB prometheus.Counter
+	cpu      *prometheus.CounterVec
 	up       *prometheus.GaugeVec
 	usage    *usageCollector
 }
@@ -53,6 +54,8 @@ func newStats() *stats {
 			Help: "Times recording of a stream stopped because the disk was full."}, []string{"stream"}),
 		clips: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "osprey_record_clips_total",
 			Help: "Clips announced by clip.ready, by result (ok, or error: no clip and a clip_error)."}, []string{"stream", "result"}),
+		cpu: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "osprey_record_ffmpeg_cpu_seconds_total",
+			Help: "CPU time (user+system) of the recorder's ffmpeg copy children that have exited."}, []string{"stream"}),
 		deletedB: prometheus.NewCounter(prometheus.CounterOpts{Name: "osprey_record_deleted_bytes_total",
 			Help: "Segment bytes deleted by retention."}),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "osprey_record_recording",
@@ -61,7 +64,7 @@ func newStats() *stats {
 }
 
 func (st *stats) collectors() []prometheus.Collector {
-	return []prometheus.Collector{st.restarts, st.gaps, st.drops, st.full, st.clips, st.deletedB, st.up, st.usage}
+	return []prometheus.Collector{st.restarts, st.gaps, st.drops, st.full, st.clips, st.deletedB, st.cpu, st.up, st.usage}
 }
 
 func (st *stats) register(reg prometheus.Registerer, s *Sink) error {
@@ -87,6 +90,9 @@ func (st *stats) unregister() {
 func (st *stats) restart(stream string) { st.restarts.WithLabelValues(stream).Inc() }
 func (st *stats) gap(stream string, d time.Duration) {
 	st.gaps.WithLabelValues(stream).Add(d.Seconds())
+}
+func (st *stats) childCPU(stream string, d time.Duration) {
+	st.cpu.WithLabelValues(stream).Add(d.Seconds())
 }
 func (st *stats) dropped(stream string)  { st.drops.WithLabelValues(stream).Inc() }
 func (st *stats) diskFull(stream string) { st.full.WithLabelValues(stream).Inc() }
