@@ -90,9 +90,11 @@ type encoder struct {
 	enc     *x264.Encoder
 	conv    *picture.I420
 	w, h    int
-	t0      time.Time     // PTS origin
-	prev    time.Time     // the previous frame's capture time
-	step    time.Duration // the last frame interval
+	t0      time.Time       // PTS origin
+	fps     int             // measured frame rate (0: not yet)
+	held    []*stages.Frame // frames held while measuring it
+	prev    time.Time       // the previous frame's capture time
+	step    time.Duration   // the last frame interval
 	seg     *segment
 	nseg    int
 	full    bool // disk full: not recording until space returns
@@ -122,36 +124,66 @@ func (r *recorder) encodeLoop() {
 }
 
 func (e *encoder) frame(f *stages.Frame) {
-	cfg := &e.r.s.cfg
 	if e.full && !e.spaceReturned() {
 		e.r.s.stats.dropped(e.r.stream)
 		return
 	}
+	if e.fps == 0 {
+		// Rate control needs the frame rate: hold the first second (at
+		// most encode.queue frames) to measure it, then encode them.
+		f.Retain()
+		e.held = append(e.held, f)
+		if f.Captured.Sub(e.held[0].Captured) < time.Second && len(e.held) < e.r.s.cfg.Encode.Queue {
+			return
+		}
+		e.flushHeld()
+		return
+	}
+	e.encode(f)
+}
+
+// flushHeld measures the frame rate from the frames held so far and
+// encodes them.
+func (e *encoder) flushHeld() {
+	held := e.held
+	e.held = nil
+	e.fps = 10
+	if n := len(held); n >= 2 {
+		if span := held[n-1].Captured.Sub(held[0].Captured).Seconds(); span > 0 {
+			e.fps = min(max(int(math.Round(float64(n-1)/span)), 1), 120)
+		}
+	}
+	for _, h := range held {
+		e.encode(h)
+		h.Release()
+	}
+}
+
+func (e *encoder) encode(f *stages.Frame) {
+	cfg := &e.r.s.cfg
 	mat, err := picture.Mat(f)
 	if err != nil {
 		return
 	}
 	w, h := f.Width&^1, f.Height&^1
 	if e.enc == nil || w != e.w || h != e.h {
-		if e.prev.IsZero() {
-			// The first frame only times the stream: the encoder's rate
-			// control needs the frame rate.
-			e.prev = f.Captured
-			return
-		}
 		e.finish(f.Captured)
 		e.closeCodec()
-		fps := int(math.Round(1 / max(f.Captured.Sub(e.prev).Seconds(), 1.0/120)))
-		fps = min(max(fps, 1), 120)
-		enc, err := x264.New(x264.Options{Width: w, Height: h, Kbps: cfg.Encode.Bitrate / 1000, FPS: fps,
-			KeyframeInterval: max(1, int(cfg.Segment.Seconds()*float64(fps))), Threads: cfg.Encode.Threads})
+		enc, err := x264.New(x264.Options{Width: w, Height: h, Kbps: cfg.Encode.Bitrate / 1000, FPS: e.fps,
+			KeyframeInterval: max(1, int(cfg.Segment.Seconds()*float64(e.fps))), Threads: cfg.Encode.Threads})
 		if err != nil {
 			e.r.log.Error("record: cannot open the encoder; this stream is not recorded", "err", err)
 			return
 		}
-		e.enc, e.conv, e.w, e.h, e.t0 = enc, picture.NewI420(w, h), w, h, f.Captured
+		e.enc, e.conv, e.w, e.h = enc, picture.NewI420(w, h), w, h
+		if e.t0.IsZero() {
+			e.t0 = f.Captured
+		}
 	}
-	e.step, e.prev = f.Captured.Sub(e.prev), f.Captured
+	if !e.prev.IsZero() {
+		e.step = f.Captured.Sub(e.prev)
+	}
+	e.prev = f.Captured
 	if e.seg != nil && f.Captured.Sub(e.seg.start) >= cfg.Segment {
 		e.finish(f.Captured)
 	}
@@ -274,6 +306,9 @@ func (e *encoder) closeCodec() {
 }
 
 func (e *encoder) close() {
+	if e.fps == 0 && len(e.held) > 0 {
+		e.flushHeld()
+	}
 	if e.seg != nil {
 		// The last frame plays for one frame interval.
 		e.finish(e.prev.Add(e.step))
