@@ -30,6 +30,11 @@ const rtspTimeout = 10 * time.Second
 // instead.
 func (r *recorder) runCopy(ctx context.Context, raw string) {
 	red := capture.Redact(raw)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if r.s.res.StreamURL != nil {
+		r.s.wg.Go(func() { r.watchURL(ctx, cancel, raw) })
+	}
 	backoff, probed := time.Second, false
 	var lastEnd time.Time
 	for ctx.Err() == nil {
@@ -79,6 +84,25 @@ func (r *recorder) runCopy(ctx context.Context, raw string) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// watchURL stops the copy when the pipeline's URL for the stream changes or
+// the stream is removed (hot reload).
+func (r *recorder) watchURL(ctx context.Context, stop context.CancelFunc, raw string) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if r.s.res.StreamURL(r.stream) != raw {
+				r.log.Info("record: the stream was removed or its URL changed: its copy recorder stops", "url", capture.Redact(raw))
+				stop()
+				return
+			}
+		}
 	}
 }
 

@@ -105,8 +105,17 @@ func (r *recorder) encodeLoop() {
 	e := &encoder{r: r}
 	defer close(r.done)
 	defer e.close()
+	// A stream that stops sending frames (source down, removed) gets its
+	// segment finished, so clips waiting for it are cut.
+	idle := time.NewTicker(r.s.cfg.Segment)
+	defer idle.Stop()
+	last := time.Now()
 	for {
 		select {
+		case <-idle.C:
+			if e.seg != nil && time.Since(last) > r.s.cfg.Segment {
+				e.finish(e.prev.Add(e.step))
+			}
 		case <-r.s.ctx.Done():
 			for {
 				select {
@@ -117,6 +126,7 @@ func (r *recorder) encodeLoop() {
 				}
 			}
 		case f := <-r.q:
+			last = time.Now()
 			e.frame(f)
 			f.Release()
 		}

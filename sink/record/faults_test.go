@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,10 +25,15 @@ import (
 // TestKilledFFmpegRestarts kills the copy-mode ffmpeg child mid-run: it is
 // restarted, recording goes on, the lost video is counted in
 // osprey_record_gap_seconds_total, and a clip across the kill is still cut.
+// Then the stream is removed from the pipeline (hot reload): the child
+// stops, and the stream's next frame would start a recorder afresh.
 func TestKilledFFmpegRestarts(t *testing.T) {
 	srv := rtsptest.Start(t, rtsptest.FreePort(t), vtest)
 	cfg := testConfig(t.TempDir())
-	s, em, _ := newTestSink(t, cfg, map[string]string{"door": srv.URL()})
+	var mu sync.Mutex
+	url := srv.URL()
+	s, em, _ := newTestSink(t, cfg, nil)
+	s.res.StreamURL = func(string) string { mu.Lock(); defer mu.Unlock(); return url }
 	// The stream's first frame starts its recorder.
 	if err := s.Write(context.Background(), &stages.Frame{Stream: "door"}); err != nil {
 		t.Fatal(err)
@@ -60,6 +66,22 @@ func TestKilledFFmpegRestarts(t *testing.T) {
 		t.Fatalf("clip across the restart: %+v", ev)
 	}
 	checkClip(t, clipPath(cfg, ev))
+
+	p = rec.child.Load()
+	mu.Lock()
+	url = ""
+	mu.Unlock()
+	waitFor(t, 10*time.Second, "recorder of the removed stream forgotten", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.recs["door"] == nil
+	})
+	if p == nil || p.Signal(syscall.Signal(0)) == nil {
+		t.Fatal("the ffmpeg child of the removed stream still runs")
+	}
+	if got := value(s.stats.restarts.WithLabelValues("door")); got != 1 {
+		t.Fatalf("%v restarts, want only the one after the kill", got)
+	}
 }
 
 // TestMJPEGCameraIsEncoded points the recorder at a camera that sends MJPEG:

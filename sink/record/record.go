@@ -150,11 +150,27 @@ func (s *Sink) recorder(stream string) (*recorder, error) {
 		raw = s.res.StreamURL(stream)
 	}
 	if s.cfg.Mode == ModeAuto && isRTSP(raw) {
-		s.wg.Go(func() { r.runCopy(s.ctx, raw) })
+		s.wg.Go(func() {
+			r.runCopy(s.ctx, raw)
+			if !r.encoding.Load() {
+				// The URL changed or the stream went (hot reload): its next
+				// frame starts a recorder afresh.
+				s.forget(stream, r)
+			}
+		})
 	} else {
 		r.encodeFrames()
 	}
 	return r, nil
+}
+
+// forget drops stream's recorder r, if it is still the current one.
+func (s *Sink) forget(stream string, r *recorder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recs[stream] == r && !s.closed {
+		delete(s.recs, stream)
+	}
 }
 
 // isRTSP reports whether raw is an RTSP URL (a camera with an encoded stream).
