@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -128,7 +127,8 @@ func (c *clipper) run(ctx context.Context) {
 			return
 		case <-t.C:
 			for _, r := range c.due(time.Now()) {
-				c.cut(ctx, r, true)
+				// A clip being cut completes even when the sink closes.
+				c.cut(context.WithoutCancel(ctx), r, true)
 			}
 		}
 	}
@@ -243,7 +243,7 @@ func (c *clipper) write(ctx context.Context, r *request) (string, float64, error
 	tmp := out + ".part"
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.s.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y",
+	cmd := command(ctx, c.s.ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y",
 		"-f", "concat", "-safe", "0", "-i", listPath, "-map", "0:v", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", tmp)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
@@ -268,7 +268,7 @@ func (c *clipper) write(ctx context.Context, r *request) (string, float64, error
 
 // duration returns a media file's duration in seconds, as ffprobe reads it.
 func (c *clipper) duration(ctx context.Context, path string) (float64, error) {
-	out, err := exec.CommandContext(ctx, c.s.ffprobe, "-v", "error", "-show_entries", "format=duration",
+	out, err := command(ctx, c.s.ffprobe, "-v", "error", "-show_entries", "format=duration",
 		"-of", "default=nw=1:nk=1", path).Output()
 	if err != nil {
 		return 0, fmt.Errorf("ffprobe cannot read the clip: %w", err)
@@ -282,7 +282,7 @@ func (c *clipper) duration(ctx context.Context, path string) (float64, error) {
 
 // startTime returns the first timestamp of a media file, in seconds.
 func (c *clipper) startTime(ctx context.Context, path string) (float64, error) {
-	out, err := exec.CommandContext(ctx, c.s.ffprobe, "-v", "error", "-show_entries", "format=start_time",
+	out, err := command(ctx, c.s.ffprobe, "-v", "error", "-show_entries", "format=start_time",
 		"-of", "default=nw=1:nk=1", path).Output()
 	if err != nil {
 		return 0, err

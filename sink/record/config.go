@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/osprey-vision/osprey/event"
@@ -130,9 +131,9 @@ func (c *Config) Validate() error {
 	for i, t := range c.Events {
 		switch {
 		case !slices.Contains(event.Types, t):
-			bad(fmt.Sprintf("events[%d]", i), "unknown event type %q: use one of %v", t, clipTypes())
+			bad(fmt.Sprintf("events[%d]", i), "unknown event type %q: use one of %s", t, clipTypes())
 		case t == event.ClipReady || t == event.SourceUp || t == event.SourceDown:
-			bad(fmt.Sprintf("events[%d]", i), "%s events get no clip: use one of %v", t, clipTypes())
+			bad(fmt.Sprintf("events[%d]", i), "%s events get no clip: use one of %s", t, clipTypes())
 		}
 	}
 	if c.Span != SpanEvent && c.Span != SpanTrack {
@@ -144,8 +145,13 @@ func (c *Config) Validate() error {
 	if c.Retain.MaxAge < 0 {
 		bad("retain.max_age", "%v is negative: use 0 for no age limit", c.Retain.MaxAge)
 	}
-	if c.Retain.MaxBytes < 0 || c.Retain.StreamMaxBytes < 0 || c.Retain.ClipsMaxBytes < 0 {
-		bad("retain", "byte limits must not be negative: use 0 for no limit")
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{{"max_bytes", c.Retain.MaxBytes}, {"stream_max_bytes", c.Retain.StreamMaxBytes}, {"clips_max_bytes", c.Retain.ClipsMaxBytes}} {
+		if l.v < 0 {
+			bad("retain."+l.key, "%d is negative: use 0 for no limit", l.v)
+		}
 	}
 	if c.Mode != ModeAuto && c.Mode != ModeEncode {
 		bad("mode", "%q is unknown: use auto (copy RTSP H.264/H.265, encode the rest) or encode", c.Mode)
@@ -166,14 +172,14 @@ func (c *Config) Validate() error {
 }
 
 // clipTypes lists the event types a clip can be made for.
-func clipTypes() []event.Type {
-	var out []event.Type
+func clipTypes() string {
+	var out []string
 	for _, t := range event.Types {
 		if t != event.ClipReady && t != event.SourceUp && t != event.SourceDown {
-			out = append(out, t)
+			out = append(out, string(t))
 		}
 	}
-	return out
+	return strings.Join(out, ", ")
 }
 
 // wants reports whether e gets a clip.

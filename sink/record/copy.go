@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -126,7 +125,7 @@ func (r *recorder) waitForRoom(ctx context.Context) {
 func (r *recorder) probe(ctx context.Context, raw string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*rtspTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, r.s.ffprobe, "-v", "error", "-rtsp_transport", "tcp",
+	cmd := command(ctx, r.s.ffprobe, "-v", "error", "-rtsp_transport", "tcp",
 		"-timeout", strconv.Itoa(int(rtspTimeout/time.Microsecond)),
 		"-select_streams", "v:0", "-show_entries", "stream=codec_name", "-of", "default=nw=1:nk=1", raw)
 	var stderr strings.Builder
@@ -153,7 +152,7 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 	}
 	run := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	pattern := filepath.Join(dir, "part-"+run+"-%06d.ts")
-	cmd := exec.CommandContext(ctx, r.s.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
+	cmd := command(ctx, r.s.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
 		"-rtsp_transport", "tcp", "-timeout", strconv.Itoa(int(rtspTimeout/time.Microsecond)),
 		"-fflags", "+genpts", "-i", raw, "-map", "0:v:0", "-c", "copy",
 		"-f", "segment", "-segment_time", strconv.FormatFloat(r.s.cfg.Segment.Seconds(), 'f', 3, 64),
@@ -243,7 +242,7 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 func (r *recorder) salvage(dir, run string, start time.Time) time.Time {
 	parts, _ := filepath.Glob(filepath.Join(dir, "part-"+run+"-*.ts"))
 	for _, p := range parts {
-		out, err := exec.Command(r.s.ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1", p).Output()
+		out, err := command(context.Background(), r.s.ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1", p).Output()
 		if err != nil {
 			continue
 		}
