@@ -64,9 +64,6 @@ func (r *recorder) encodeFrames() {
 	})
 }
 
-// stop is a no-op: recorders end when the sink's context is cancelled.
-func (r *recorder) stop() {}
-
 // wait returns once the encode loop (if any) has finished its segment.
 func (r *recorder) wait() {
 	if r.done != nil {

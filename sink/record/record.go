@@ -195,9 +195,6 @@ func (s *Sink) Close(ctx context.Context) error {
 		recs = append(recs, r)
 	}
 	s.mu.Unlock()
-	for _, r := range recs {
-		r.stop()
-	}
 	s.cancel()
 	s.wg.Wait()
 	for _, r := range recs {
