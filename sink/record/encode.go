@@ -88,6 +88,7 @@ type encoder struct {
 	conv    *picture.I420
 	w, h    int
 	t0      time.Time       // PTS origin
+	tick    int64           // the last PTS, in frame intervals from t0
 	fps     int             // measured frame rate (0: not yet)
 	held    []*stages.Frame // frames held while measuring it
 	prev    time.Time       // the previous frame's capture time
@@ -184,8 +185,17 @@ func (e *encoder) encode(f *stages.Frame) {
 		}
 		e.enc, e.conv, e.w, e.h = enc, picture.NewI420(w, h), w, h
 		if e.t0.IsZero() {
-			e.t0 = f.Captured
+			e.t0, e.tick = f.Captured, -1
 		}
+	}
+	if e.tick >= 0 && time.Duration(e.tick+1)*(time.Second/time.Duration(e.fps)) > f.Captured.Sub(e.t0)+time.Second {
+		// Frames come faster than the measured rate: the grid would run
+		// away from the clock. Measure again with a new encoder.
+		e.finish(f.Captured)
+		e.closeCodec()
+		e.fps, e.t0 = 0, time.Time{}
+		e.frame(f)
+		return
 	}
 	if !e.prev.IsZero() {
 		e.step = f.Captured.Sub(e.prev)
@@ -213,11 +223,23 @@ func (e *encoder) encode(f *stages.Frame) {
 	if len(au) == 0 {
 		return
 	}
-	if err := e.seg.ts.WriteAccessUnit(au, f.Captured.Sub(e.t0), e.seg.n == 0); err != nil {
+	if err := e.seg.ts.WriteAccessUnit(au, e.pts(f.Captured), e.seg.n == 0); err != nil {
 		e.failed(err)
 		return
 	}
 	e.seg.n++
+}
+
+// pts places a frame captured at t on the grid of the measured frame rate:
+// capture times jitter, and two frames closer than a frame interval would
+// share a timestamp once a player or ffmpeg works at the stream's frame
+// rate. A frame that lands on the previous one's slot takes the next.
+func (e *encoder) pts(t time.Time) time.Duration {
+	grid := time.Second / time.Duration(e.fps)
+	n := int64(math.Round(float64(t.Sub(e.t0)) / float64(grid)))
+	n = max(n, e.tick+1)
+	e.tick = n
+	return time.Duration(n) * grid
 }
 
 // open starts a segment at start.
