@@ -293,10 +293,14 @@ func (s *stderrSummary) read(rd io.Reader) {
 		s.lines++
 		s.last = line
 		now := time.Now()
-		if now.Sub(s.logged) >= 30*time.Second {
+		switch {
+		case benign(line):
+			// The first packets of an RTSP stream carry no timestamps yet.
+			s.r.log.Debug("record: ffmpeg says", "line", line)
+		case now.Sub(s.logged) >= 30*time.Second:
 			s.r.log.Warn("record: ffmpeg says", "line", line, "held_back", s.held)
 			s.logged, s.held = now, 0
-		} else {
+		default:
 			s.held++
 		}
 		s.mu.Unlock()
@@ -318,6 +322,13 @@ func (s *stderrSummary) err(werr error) error {
 		return werr
 	}
 	return fmt.Errorf("%w (%d lines on stderr, last: %s)", werr, s.lines, s.last)
+}
+
+// benign reports whether an ffmpeg line is one every RTSP copy prints at its
+// start (timestamps not set on the first packets).
+func benign(line string) bool {
+	return strings.Contains(line, "Timestamps are unset in a packet") ||
+		strings.Contains(line, "Non-monotonous DTS in output stream 0:0; previous: 0, current: 0")
 }
 
 func isNoSpaceText(err error) bool {

@@ -200,3 +200,47 @@ func TestDiskFull(t *testing.T) {
 	t.Logf("disk full after %d segments; resumed once the filler was removed; %.0f frames dropped meanwhile",
 		full, value(s.stats.drops.WithLabelValues("cam")))
 }
+
+// TestCredentialsRedacted points the recorder at a camera that refuses the
+// connection, with credentials in the URL: the retries are logged, and the
+// password appears nowhere in the log.
+func TestCredentialsRedacted(t *testing.T) {
+	port := rtsptest.FreePort(t)
+	raw := fmt.Sprintf("rtsp://admin:hunter2@127.0.0.1:%d/cam?token=s3cret", port)
+	var logs syncbuf.Buffer
+	s, _, _ := newTestSinkLog(t, testConfig(t.TempDir()), map[string]string{"door": raw}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := s.Write(context.Background(), &stages.Frame{Stream: "door"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a retry logged", func() bool {
+		return strings.Contains(logs.String(), "record: cannot read the camera's stream, retrying")
+	})
+	_ = s.Close(context.Background())
+	out := logs.String()
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "s3cret") || !strings.Contains(out, "REDACTED@127.0.0.1") {
+		t.Fatalf("credentials not redacted:\n%s", out)
+	}
+	t.Logf("%s", strings.TrimSpace(out))
+}
+
+// TestStderrSummary feeds ffmpeg-like stderr through the summary: one line
+// logged per 30 s, the rest counted, credentials redacted, the start-up
+// noise of every RTSP copy kept out of the warnings.
+func TestStderrSummary(t *testing.T) {
+	var logs syncbuf.Buffer
+	s := &Sink{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	r := newRecorder(s, "door")
+	raw := "rtsp://admin:hunter2@cam/stream"
+	sum := newStderrSummary(r, raw)
+	sum.read(strings.NewReader("[segment @ 0x1] Timestamps are unset in a packet for stream 0.\n" +
+		"[rtsp @ 0x2] method DESCRIBE failed: 401 Unauthorized " + raw + "\n" +
+		"[rtsp @ 0x2] again\n[rtsp @ 0x2] and again\n"))
+	out := logs.String()
+	if strings.Contains(out, "hunter2") || strings.Count(out, "level=WARN") != 1 || strings.Contains(out, "Timestamps") {
+		t.Fatalf("summary log:\n%s", out)
+	}
+	err := sum.err(fmt.Errorf("exit status 1"))
+	if want := "exit status 1 (4 lines on stderr, last: [rtsp @ 0x2] and again)"; err.Error() != want {
+		t.Fatalf("err %q, want %q", err, want)
+	}
+}
