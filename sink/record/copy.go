@@ -19,6 +19,10 @@ import (
 // copyCodecs are the camera codecs recorded without re-encoding (ffprobe names).
 var copyCodecs = map[string]bool{"h264": true, "hevc": true}
 
+// settleLines is how many segment lines of a run wait for the anchor to
+// settle before the first is indexed.
+const settleLines = 3
+
 // rtspTimeout is ffmpeg's socket timeout: a camera silent this long ends the
 // child, and the supervisor restarts it.
 const rtspTimeout = 10 * time.Second
@@ -178,14 +182,49 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 	wg.Go(func() { sum.read(stderr) })
 
 	// ffmpeg lists a segment when the key frame that starts the next one
-	// arrives: its arrival time anchors the stream's clock to the wall clock.
-	// The earliest anchor seen is the one with the least delay.
-	var anchor time.Time
-	var end time.Time
-	first := true
+	// arrives: its arrival time ties the stream's clock to the wall clock.
+	// The earliest anchor seen is the one with the least delay. The first
+	// lines of a run come late (ffmpeg probes the stream before it writes,
+	// then catches up), so the first few segments wait until the anchor has
+	// settled before they are indexed.
+	type listed struct {
+		path   string
+		st, en float64
+	}
+	var (
+		anchor  time.Time
+		end     = lastEnd
+		held    []listed
+		first   = true
+		indexed bool
+	)
+	index := func(l listed) {
+		start := anchor.Add(secs(l.st))
+		if !end.IsZero() && start.Before(end) {
+			start = end // never overlap the previous segment
+		}
+		if first && !lastEnd.IsZero() && start.After(lastEnd) {
+			r.s.stats.gap(r.stream, start.Sub(lastEnd))
+		}
+		first = false
+		if _, err := r.s.ring.Add(r.stream, l.path, start, secs(l.en-l.st)); err != nil {
+			r.log.Warn("record: indexing a segment failed", "err", err)
+			_ = os.Remove(l.path)
+			return
+		}
+		end, indexed = start.Add(secs(l.en-l.st)), true
+		r.s.stats.recording(r.stream, true)
+		r.s.prune(time.Now())
+	}
+	flush := func() {
+		for _, l := range held {
+			index(l)
+		}
+		held = nil
+	}
 	rd := csv.NewReader(stdout)
 	rd.FieldsPerRecord = 3
-	for {
+	for n := 0; ; n++ {
 		rec, err := rd.Read()
 		if err != nil {
 			break
@@ -204,18 +243,14 @@ func (r *recorder) runFFmpeg(ctx context.Context, raw string, lastEnd time.Time)
 		if a := now.Add(-secs(en)); anchor.IsZero() || a.Before(anchor) {
 			anchor = a
 		}
-		start := anchor.Add(secs(st))
-		if first && !lastEnd.IsZero() && start.After(lastEnd) {
-			r.s.stats.gap(r.stream, start.Sub(lastEnd))
+		held = append(held, listed{path, st, en})
+		if n >= settleLines {
+			flush()
 		}
-		first = false
-		if _, err := r.s.ring.Add(r.stream, path, start, secs(en-st)); err != nil {
-			r.log.Warn("record: indexing a segment failed", "err", err)
-			continue
-		}
-		end = start.Add(secs(en - st))
-		r.s.stats.recording(r.stream, true)
-		r.s.prune(time.Now())
+	}
+	flush()
+	if !indexed {
+		end = time.Time{}
 	}
 	_, _ = io.Copy(io.Discard, stdout)
 	werr := cmd.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -167,6 +168,21 @@ sinks:
 		t.Fatal("no frames seen before the crossing")
 	}
 	lead := cross.Time.Sub(at)
+	// The recorder's timeline against the pipeline's: the segment the clip
+	// starts with, by its name (start in Unix ms), against the capture time
+	// of the frame that matched the clip's first frame.
+	if ents, err := os.ReadDir(filepath.Join(dir, "segments", "door")); err == nil {
+		for _, e := range ents {
+			var ms, dms int64
+			if n, _ := fmt.Sscanf(e.Name(), "%d-%d.ts", &ms, &dms); n == 2 {
+				st := time.UnixMilli(ms)
+				if !st.After(at.Add(time.Second)) && st.Add(time.Duration(dms)*time.Millisecond).After(at) {
+					t.Logf("segment from %s for %dms; the pipeline captured its first frame at %s (recorder clock %+v)",
+						st.Format("15:04:05.000"), dms, at.Format("15:04:05.000"), st.Sub(at).Round(time.Millisecond))
+				}
+			}
+		}
+	}
 	const keyint = time.Second // the test camera: key-int-max=10 at 10 fps
 	t.Logf("crossing at +%v; clip %.3fs (clip_duration %.3f) starts %v before it (pre_capture %v)",
 		cross.Time.Sub(started).Round(time.Millisecond), dur, ready.ClipDuration, lead.Round(time.Millisecond), pre)
