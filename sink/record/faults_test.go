@@ -53,7 +53,7 @@ func TestKilledFFmpegRestarts(t *testing.T) {
 	if err := s.Write(context.Background(), &stages.Frame{Stream: "door", Events: []event.Event{cross}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "restart and a new segment", func() bool {
+	waitFor(t, 30*time.Second, "restart and a new segment", func() bool {
 		return value(s.stats.restarts.WithLabelValues("door")) == 1 && segments(s, "door") >= before+1
 	})
 	gap := value(s.stats.gaps.WithLabelValues("door"))
