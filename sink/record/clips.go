@@ -46,6 +46,7 @@ type clipper struct {
 
 	mu      sync.Mutex
 	pending []*request
+	cutting []*request             // being cut: their segments stay pinned
 	tracks  map[trackKey]time.Time // when each live track started
 	clips   []clip                 // finished clips, oldest first
 }
@@ -106,7 +107,7 @@ func (c *clipper) observe(stream string, e event.Event) {
 func (c *clipper) pinned(seg ring.Segment) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, r := range c.pending {
+	for _, r := range slices.Concat(c.pending, c.cutting) {
 		if ring.SafeName(r.stream) == seg.Stream && seg.End().After(r.from) {
 			return true
 		}
@@ -152,6 +153,7 @@ func (c *clipper) due(now time.Time) []*request {
 		_, newest, ok := c.s.ring.Span(r.stream)
 		if (ok && !newest.Before(r.until)) || now.After(r.until.Add(c.grace())) {
 			out = append(out, r)
+			c.cutting = append(c.cutting, r)
 			continue
 		}
 		keep = append(keep, r)
@@ -180,6 +182,11 @@ func (c *clipper) flush(ctx context.Context) {
 // clip, or with clip_error saying why there is none.
 func (c *clipper) cut(ctx context.Context, r *request, announce bool) {
 	rel, dur, err := c.write(ctx, r)
+	c.mu.Lock()
+	if i := slices.Index(c.cutting, r); i >= 0 {
+		c.cutting = slices.Delete(c.cutting, i, i+1)
+	}
+	c.mu.Unlock()
 	if err != nil {
 		c.s.log.Warn("record: no clip for event", "id", r.of.ID, "type", r.of.Type, "stream", r.stream, "err", err)
 	}

@@ -58,8 +58,8 @@ type Config struct {
 	// MaxClip caps a clip's length (default 2m).
 	MaxClip time.Duration `yaml:"max_clip"`
 	// Continuous keeps every segment until the retain limits delete it;
-	// otherwise only the last pre_capture (plus two segments) is kept and
-	// clips are what remains.
+	// otherwise segments are kept only as long as clips may need them
+	// (bufferAge) and clips are what remains.
 	Continuous bool `yaml:"continuous"`
 	// Retain bounds the disk the recorder uses.
 	Retain RetainConfig `yaml:"retain"`
@@ -200,7 +200,9 @@ func (c *Config) wants(e event.Event) bool {
 }
 
 // bufferAge is how long segments stay when recording is not continuous:
-// enough for the longest pre_capture of an event that arrives late.
+// a clip's whole span plus the longest the clipper waits for its end
+// (segments a waiting clip needs are also pinned), and 10 s for events that
+// arrive late.
 func (c *Config) bufferAge() time.Duration {
-	return c.PreCapture + 2*c.Segment + 10*time.Second
+	return c.PreCapture + c.PostCapture + 4*c.Segment + rtspTimeout + 10*time.Second
 }
