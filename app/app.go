@@ -90,6 +90,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 		Pipeline: cfg.Name, Streams: cfg.StreamIDs(), Live: cfg.Mode == config.Live,
 		Log: log, Metrics: a.Metrics.Registry(), Now: time.Now, Resolve: cfg.Resolve, Shared: &stages.Shared{},
 		Emit:        a.emit,
+		StreamURL:   a.streamURL,
 		SourceState: a.onSourceState,
 		Stats:       (&liveStats{m: a.Metrics}).get,
 	}
@@ -197,6 +198,18 @@ func (a *App) emit(stream string, evs ...event.Event) {
 	if a.runner != nil {
 		a.runner.Emit(stream, evs...)
 	}
+}
+
+// streamURL returns stream's URL as the current file writes it.
+func (a *App) streamURL(stream string) string {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	for _, sc := range a.cfg.Streams {
+		if sc.ID == stream {
+			return sc.URL
+		}
+	}
+	return ""
 }
 
 // onSourceState turns a source's health change into an event and a metric.

@@ -10,6 +10,7 @@ import (
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/sink/natsink"
 	"github.com/osprey-vision/osprey/sink/preview"
+	"github.com/osprey-vision/osprey/sink/record"
 	"github.com/osprey-vision/osprey/sink/webhook"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/stages/builtin"
@@ -27,5 +28,6 @@ func Builtin() *stages.Registry {
 		AddSink(preview.Plugin()).
 		AddSink(jsonl.Plugin()).
 		AddSink(jsonl.StdoutPlugin()).
-		AddSink(webhook.Plugin())
+		AddSink(webhook.Plugin()).
+		AddSink(record.Plugin())
 }

@@ -24,6 +24,8 @@ def main():
     p.add_argument("--port", type=int, default=8554)
     p.add_argument("--file", required=True, help="video file to serve, looped")
     p.add_argument("--mount", default="/cam")
+    p.add_argument("--codec", default="h264", choices=["h264", "mjpeg"],
+                   help="what the camera sends (mjpeg: a camera without H.264)")
     a = p.parse_args()
     if not os.path.isfile(a.file):
         sys.exit("rtsp-server: no such file %r" % a.file)
@@ -34,10 +36,12 @@ def main():
     server.set_service(str(a.port))
     factory = GstRtspServer.RTSPMediaFactory()
     loc = a.file.replace("\\", "\\\\").replace('"', '\\"')
+    enc = {
+        "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96",
+        "mjpeg": "jpegenc quality=80 ! rtpjpegpay name=pay0 pt=26",
+    }[a.codec]
     factory.set_launch(
-        '( multifilesrc location="%s" loop=true ! decodebin ! videoconvert '
-        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
-        "! rtph264pay name=pay0 pt=96 )" % loc
+        '( multifilesrc location="%s" loop=true ! decodebin ! videoconvert ! %s )' % (loc, enc)
     )
     factory.set_shared(True)
     server.get_mount_points().add_factory(a.mount, factory)

@@ -221,6 +221,10 @@ type Resources struct {
 	Pipeline string
 	// Streams are the stream IDs in file order.
 	Streams []string
+	// StreamURL returns a stream's URL as written, credentials included
+	// (never log it: redact first), or "" for an unknown stream. It follows
+	// hot reloads. A recorder uses it to copy a camera's encoded stream.
+	StreamURL func(stream string) string
 	// Live is true in live mode.
 	Live bool
 	// Log is the component's logger (the pipeline's, with the component named).

@@ -32,10 +32,17 @@ type Server struct {
 // The server is killed when the test ends.
 func Start(t testing.TB, port int, file string) *Server {
 	t.Helper()
+	return StartCodec(t, port, file, "h264")
+}
+
+// StartCodec is Start with the codec the camera sends: h264, or mjpeg (a
+// camera without H.264).
+func StartCodec(t testing.TB, port int, file, codec string) *Server {
+	t.Helper()
 	realpart.File(t, realpart.SampleVideo, file)
 	realpart.File(t, realpart.RTSPServer, "/usr/bin/python3")
 	cmd := exec.Command("/usr/bin/python3", filepath.Join(repoRoot(t), "scripts", "rtsp-server.py"),
-		"--port", fmt.Sprint(port), "--file", file)
+		"--port", fmt.Sprint(port), "--file", file, "--codec", codec)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/osprey-vision/osprey/picture"
 )
 
 // BenchmarkEncode measures what the preview costs per encoded frame:
@@ -21,7 +23,7 @@ func BenchmarkEncode(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer enc.Close()
-			conv := newI420(w, h)
+			conv := picture.NewI420(w, h)
 			defer conv.Close()
 			var bytes int
 			b.ResetTimer()

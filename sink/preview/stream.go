@@ -182,7 +182,7 @@ func (st *stream) encodeLoop(ctx context.Context) {
 	var (
 		last   uint64
 		enc    encoder
-		conv   *i420
+		conv   *picture.I420
 		encW   int
 		encH   int
 		seqNo  = uint16(rand.Uint32())
@@ -240,7 +240,7 @@ func (st *stream) encodeLoop(ctx context.Context) {
 				}
 				continue
 			}
-			conv, encW, encH = newI420(w, h), w, h
+			conv, encW, encH = picture.NewI420(w, h), w, h
 		}
 		if st.forceKey.Swap(false) {
 			enc.ForceKeyFrame()
