@@ -155,8 +155,10 @@ func cmdBenchCameras(ctx context.Context, args []string) int {
 		if _, err := run(gated, 0, 4); err != nil {
 			return benchFailed(err)
 		}
-		if _, err := run(gated, *busy, 0); err != nil {
-			return benchFailed(err)
+		if *busy > 0 {
+			if _, err := run(gated, *busy, 0); err != nil {
+				return benchFailed(err)
+			}
 		}
 		if search {
 			n, err := b.search(run, gated, *busy, *maxIdle)
@@ -167,6 +169,9 @@ func cmdBenchCameras(ctx context.Context, args []string) int {
 			continue
 		}
 		for _, n := range counts {
+			if *busy+n == 0 {
+				continue
+			}
 			if _, err := run(gated, *busy, n); err != nil {
 				return benchFailed(err)
 			}
