@@ -394,12 +394,12 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out *queu
 			return
 		}
 		one := []*Frame{f}
-		if !st.KeepStale && r.late(f, est.value()*workUnits(one)) {
+		units := workUnits(one)
+		if !st.KeepStale && r.late(f, est.value()*units) {
 			in.drop(f, ReasonStale)
 			continue
 		}
 		r.obs.Frame(f.Stream, st.Name)
-		units := workUnits(one)
 		outs, took, _ := r.call(ctx, st, st.Stage, one)
 		est.observeWork(took, units)
 		for _, o := range outs {

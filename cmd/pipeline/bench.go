@@ -80,13 +80,18 @@ func cmdBench(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "pipeline bench: %s: %v\n", fs.Arg(0), err)
 		return 1
 	}
-	if *jsonOut {
+	return report(*jsonOut, res, res.print)
+}
+
+// report prints a bench's results as indented JSON or as its text table.
+func report(asJSON bool, v any, text func(io.Writer)) int {
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		_ = enc.Encode(v)
 		return 0
 	}
-	res.print(os.Stdout)
+	text(os.Stdout)
 	return 0
 }
 

@@ -183,14 +183,7 @@ func cmdBenchCameras(ctx context.Context, args []string) int {
 			return benchFailed(err)
 		}
 	}
-	if *jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(b)
-		return 0
-	}
-	b.print(os.Stdout)
-	return 0
+	return report(*jsonOut, b, b.print)
 }
 
 func benchFailed(err error) int {
