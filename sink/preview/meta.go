@@ -21,6 +21,13 @@ type frameMsg struct {
 	EncWidth  int      `json:"enc_width"`
 	EncHeight int      `json:"enc_height"`
 	Boxes     []boxMsg `json:"boxes"`
+	// Motion and Regions are the motion gate's boxes and the crops the
+	// detector ran on, in frame pixels; Skipped says the gate let the
+	// detector skip the frame. The page draws them on request, so an
+	// integrator can tune masks and thresholds.
+	Motion  []geom.Rect `json:"motion,omitempty"`
+	Regions []geom.Rect `json:"regions,omitempty"`
+	Skipped bool        `json:"skipped,omitempty"`
 }
 
 // boxMsg is one tracked (ID > 0) or untracked (ID 0) object, in frame pixels.
@@ -85,7 +92,10 @@ func newFrameMsg(f *stages.Frame, ts uint32, encW, encH int) frameMsg {
 		CapturedMs: float64(f.Captured.UnixNano()) / 1e6,
 		Width:      f.Width, Height: f.Height,
 		EncWidth: encW, EncHeight: encH,
-		Boxes: boxesOf(f),
+		Boxes:   boxesOf(f),
+		Motion:  f.Focus.Motion,
+		Regions: f.Focus.Regions,
+		Skipped: f.Focus.Skip,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -35,6 +36,7 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 	defer canvas.Close()
 	var last uint64
 	pace := st.pacer()
+	motion := r.URL.Query().Get("motion") == "1" // draw the motion gate's boxes and regions
 	// The client leaving or the sink closing ends the stream.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -53,7 +55,7 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 			f.Release()
 			continue
 		}
-		buf, err := renderJPEG(f, &canvas, st.overlays(), s.cfg.MJPEGQuality)
+		buf, err := renderJPEG(f, &canvas, st.overlays(), motion, s.cfg.MJPEGQuality)
 		f.Release()
 		if err != nil {
 			s.log.Warn("preview: mjpeg encode failed", "stream", id, "err", err)
@@ -81,15 +83,21 @@ var (
 	boxColor  = color.RGBA{R: 0, G: 230, B: 118, A: 255}
 	zoneColor = color.RGBA{R: 255, G: 193, B: 7, A: 255}
 	lineColor = color.RGBA{R: 233, G: 30, B: 99, A: 255}
+	// motionColor and regionColor draw the motion gate's view (?motion=1).
+	motionColor = color.RGBA{R: 255, G: 112, B: 67, A: 255}
+	regionColor = color.RGBA{R: 41, G: 182, B: 246, A: 255}
 )
 
 // renderJPEG copies f's image into canvas, draws the overlay and encodes it.
-func renderJPEG(f *stages.Frame, canvas *gocv.Mat, ov overlayMsg, quality int) (*gocv.NativeByteBuffer, error) {
+func renderJPEG(f *stages.Frame, canvas *gocv.Mat, ov overlayMsg, motion bool, quality int) (*gocv.NativeByteBuffer, error) {
 	img, err := picture.Mat(f)
 	if err != nil {
 		return nil, fmt.Errorf("preview: %w", err)
 	}
 	img.CopyTo(canvas)
+	if motion {
+		drawMotion(canvas, f)
+	}
 	drawOverlay(canvas, f, ov)
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, *canvas, []int{gocv.IMWriteJpegQuality, quality})
 	if err != nil {
@@ -123,5 +131,22 @@ func drawOverlay(img *gocv.Mat, f *stages.Frame, ov overlayMsg) {
 			text = fmt.Sprintf("#%d %s", b.ID, text)
 		}
 		gocv.PutText(img, text, image.Pt(r.Min.X, max(r.Min.Y-4, 12)), gocv.FontHersheySimplex, 0.45, boxColor, 1)
+	}
+}
+
+// drawMotion draws the motion gate's view of f: motion boxes thin, the
+// detector's regions thick, and "skipped" when the detector did not run.
+func drawMotion(img *gocv.Mat, f *stages.Frame) {
+	rect := func(b geom.Rect) image.Rectangle {
+		return image.Rect(int(b.X), int(b.Y), int(b.Right()), int(b.Bottom()))
+	}
+	for _, b := range f.Focus.Motion {
+		gocv.Rectangle(img, rect(b), motionColor, 2)
+	}
+	for _, b := range f.Focus.Regions {
+		gocv.Rectangle(img, rect(b), regionColor, 3)
+	}
+	if f.Focus.Skip {
+		gocv.PutText(img, "skipped", image.Pt(8, img.Rows()-10), gocv.FontHersheySimplex, 0.6, regionColor, 2)
 	}
 }

@@ -13,8 +13,9 @@ const video = $('video'), canvas = $('overlayCanvas'), ctx = canvas.getContext('
 // State shared with tests (tools/browser-test reads window.ospreyPreview).
 const P = window.ospreyPreview = {
   stream: '', connected: false, metaMessages: 0, framesSeen: 0, matched: 0, unmatched: 0,
-  boxesDrawn: 0, latenciesMs: [], overlays: null, error: '',
+  boxesDrawn: 0, motionDrawn: 0, latenciesMs: [], overlays: null, error: '',
 };
+if (params.get('motion') === '1') $('motion').checked = true;
 
 let pc = null, sessionURL = '';
 const metaByRTP = new Map(); // RTP timestamp -> frame metadata, oldest first
@@ -146,6 +147,7 @@ function draw(m) {
     }
   }
   const sx = w / m.width, sy = h / m.height;
+  if ($('motion').checked) drawMotion(m, sx, sy, h);
   ctx.strokeStyle = ctx.fillStyle = '#00e676';
   for (const b of m.boxes) {
     const [x, y, bw, bh] = b.box;
@@ -154,6 +156,18 @@ function draw(m) {
     ctx.fillText(label, x * sx, Math.max(12, y * sy - 4));
     P.boxesDrawn++;
   }
+}
+
+// drawMotion shows the motion gate's view: motion boxes thin, the detector's
+// regions thick, and "skipped" when the detector did not run on the frame.
+function drawMotion(m, sx, sy, h) {
+  const lw = ctx.lineWidth;
+  ctx.strokeStyle = '#ff7043'; ctx.lineWidth = Math.max(1, lw / 2);
+  for (const [x, y, bw, bh] of m.motion || []) { ctx.strokeRect(x * sx, y * sy, bw * sx, bh * sy); P.motionDrawn++; }
+  ctx.strokeStyle = ctx.fillStyle = '#29b6f6'; ctx.lineWidth = lw * 1.5;
+  for (const [x, y, bw, bh] of m.regions || []) { ctx.strokeRect(x * sx, y * sy, bw * sx, bh * sy); P.motionDrawn++; }
+  if (m.skipped) ctx.fillText('skipped', 8, h - 10);
+  ctx.lineWidth = lw;
 }
 
 // ---- stats panel ----
