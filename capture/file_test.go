@@ -86,6 +86,30 @@ func TestFileLoopWraps(t *testing.T) {
 	}
 }
 
+// A file's frames carry their position on the file's own clock, counting on
+// across a loop wrap, however fast they are read.
+func TestFileMediaTime(t *testing.T) {
+	realpart.File(t, realpart.SampleVideo, vtest)
+	matcheck.Leaks(t)
+	src := mustNew(t, Config{ID: "v", URL: vtest, Loop: true}, nil)
+	defer src.Close(context.Background())
+	if err := src.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 800; i++ {
+		f, err := src.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := f.Media.Sub(time.Unix(0, 0))
+		f.Release()
+		// vtest.avi is 10 fps: frame k (from 0) is at k x 100 ms; 795 frames per loop.
+		if want := time.Duration(i) * 100 * time.Millisecond; pos != want {
+			t.Fatalf("frame %d at %v on the file's clock, want %v", i, pos, want)
+		}
+	}
+}
+
 func TestFileRealtimePacing(t *testing.T) {
 	realpart.File(t, realpart.SampleVideo, vtest)
 	matcheck.Leaks(t)

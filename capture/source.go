@@ -316,6 +316,13 @@ func (s *source) frame(ctx context.Context, c *conn, m gocv.Mat) (*stages.Frame,
 	s.got++
 	s.failures = 0
 	f := stages.NewFrame(s.cfg.ID, s.seq, picture.New(m))
+	if s.ep.kind == kindFile {
+		fps := c.rate
+		if fps <= 0 {
+			fps = fallbackFPS
+		}
+		f.Media = time.Unix(0, 0).Add(time.Duration(float64(s.seq-1) * float64(time.Second) / fps))
+	}
 	s.setUp()
 	return f, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -178,7 +179,7 @@ func (s *Stage) Process(_ context.Context, f *stages.Frame) ([]*stages.Frame, er
 	}
 	g.classify(s.res.Shared.Tracks(f.Stream), res.Boxes)
 	dec := g.gate.Decide(gate.Input{
-		Time: f.Captured, Motion: len(res.Boxes) > 0, Calibrating: res.Calibrating, MotionFailed: derr != nil,
+		Time: s.clock(f), Motion: len(res.Boxes) > 0, Calibrating: res.Calibrating, MotionFailed: derr != nil,
 		MovingTracks: g.moving, StationaryTracks: g.still,
 	})
 	f.Focus = stages.Focus{Motion: slices.Clone(res.Boxes), Reason: string(dec.Reason)}
@@ -202,7 +203,7 @@ func (s *Stage) Process(_ context.Context, f *stages.Frame) ([]*stages.Frame, er
 func (s *Stage) plan(f *stages.Frame, g *streamGate, motion []geom.Rect, dec gate.Decision) gate.Mode {
 	w, h, ok := s.res.Shared.ModelInput()
 	if !g.cfg.Regions.Enabled || !ok {
-		g.gate.RanFullFrame(f.Captured)
+		g.gate.RanFullFrame(s.clock(f))
 		return gate.FullFrame
 	}
 	if err := region.CheckModelInput(w, h); err != nil {
@@ -210,7 +211,7 @@ func (s *Stage) plan(f *stages.Frame, g *streamGate, motion []geom.Rect, dec gat
 			g.warned = true
 			s.res.Log.Warn("motion: regions need a fixed model input size: running full frames", "stream", f.Stream, "err", err)
 		}
-		g.gate.RanFullFrame(f.Captured)
+		g.gate.RanFullFrame(s.clock(f))
 		return gate.FullFrame
 	}
 	tracks := g.tracks
@@ -219,7 +220,7 @@ func (s *Stage) plan(f *stages.Frame, g *streamGate, motion []geom.Rect, dec gat
 	}
 	p := region.PlanRegions(g.cfg.Regions, motion, tracks, f.Width, f.Height, w, h)
 	if p.FullFrame {
-		g.gate.RanFullFrame(f.Captured)
+		g.gate.RanFullFrame(s.clock(f))
 		return gate.FullFrame
 	}
 	if len(p.Regions) == 0 {
@@ -229,6 +230,17 @@ func (s *Stage) plan(f *stages.Frame, g *streamGate, motion []geom.Rect, dec gat
 	f.Focus.Regions = p.Regions
 	s.regions.Observe(float64(len(p.Regions)))
 	return gate.Regions
+}
+
+// clock is the time the gate's rules (refresh, stationary_recheck) run on:
+// the capture time live, the file's own position offline, where frames are
+// read as fast as the pipeline takes them and a 10 s refresh would
+// otherwise come every 10 s of processing, not of video.
+func (s *Stage) clock(f *stages.Frame) time.Time {
+	if !s.res.Live && !f.Media.IsZero() {
+		return f.Media
+	}
+	return f.Captured
 }
 
 // overlapShare is how much of a track's box a motion box must cover for

@@ -46,6 +46,12 @@ type Frame struct {
 	// Captured is when the source returned the frame. It carries Go's monotonic
 	// clock reading and is the start of every latency measurement.
 	Captured time.Time
+	// Media is the frame's time on its stream's own clock, when the source
+	// has one: for a file, its position (frame number over the container's
+	// frame rate, counting on across loops) from the Unix epoch. Zero for
+	// live cameras. Offline runs time rules (motion refresh, re-checks) on
+	// it, so they fire as often as they would on the same video live.
+	Media time.Time
 	// Deadline is Captured plus the pipeline's latency budget; zero when there is
 	// no budget. A stage that receives a frame past its deadline drops it.
 	Deadline time.Time

@@ -132,7 +132,7 @@ func (r *Runner) Emit(stream string, evs ...event.Event) {
 // reference: event sinks get these so a slow event sink never holds Mats.
 func metaFrame(f *Frame) *Frame {
 	m := &Frame{
-		Stream: f.Stream, Seq: f.Seq, Captured: f.Captured, Deadline: f.Deadline,
+		Stream: f.Stream, Seq: f.Seq, Captured: f.Captured, Media: f.Media, Deadline: f.Deadline,
 		Width: f.Width, Height: f.Height, Inferred: f.Inferred, Focus: f.Focus,
 		Detections: f.Detections, Tracks: f.Tracks, Events: f.Events,
 	}
