@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/osprey-vision/osprey/geom"
 )
 
 func drain(q *fairQueue) []string {
@@ -195,4 +197,37 @@ func TestParallelStageTakesNoFrameWhileEveryInstanceIsBusy(t *testing.T) {
 	close(release)
 	wg.Wait()
 	require.Equal(t, []uint64{1, 2, 9, 10}, sink.seqs["cam"])
+}
+
+// A batch is n detector inputs: frames with motion regions count one per
+// region, frames the gate skipped count nothing.
+func TestBatcherFillsByWorkUnits(t *testing.T) {
+	imageLeaks(t)
+	q := newQueue("det", Link{Size: 16, Policy: Block}, NopObserver{})
+	frame := func(seq uint64, focus Focus) {
+		f := NewFrame("cam", seq, newTestImage())
+		f.Focus = focus
+		q.push(context.Background(), f)
+	}
+	two := []geom.Rect{{W: 1, H: 1}, {X: 2, W: 1, H: 1}}
+	frame(1, Focus{Regions: two})     // 2 inputs
+	frame(2, Focus{Skip: true})       // none
+	frame(3, Focus{Regions: two[:1]}) // 1
+	frame(4, Focus{})                 // the whole frame: 1 -> 4 in all
+	frame(5, Focus{})                 // next batch
+	frame(6, Focus{})
+	q.close()
+	b := newBatcher(q, 4, 0)
+	var sizes []int
+	for {
+		batch := b.next(nil)
+		if batch == nil {
+			break
+		}
+		sizes = append(sizes, len(batch))
+		for _, f := range batch {
+			f.Release()
+		}
+	}
+	require.Equal(t, []int{4, 2}, sizes)
 }

@@ -494,9 +494,9 @@ func (r *Runner) failed(st StageSpec, fs []*Frame, err error) {
 	}
 }
 
-// batcher collects frames from a queue into batches of up to n, waiting at
-// most timeout after the first frame (or, with no timeout, taking only what
-// is already queued).
+// batcher collects frames from a queue into batches of up to n units of
+// work (workUnits), waiting at most timeout after the first frame (or, with
+// no timeout, taking only what is already queued).
 type batcher struct {
 	in      inlet
 	n       int
@@ -523,13 +523,17 @@ func (b *batcher) next(buf []*Frame) []*Frame {
 		return nil
 	}
 	buf = append(buf, f)
+	units := int(workUnits(buf))
 	stop := closedStop // no timeout: take only what is already queued
-	if b.timeout > 0 && len(buf) < b.n {
+	if b.timeout > 0 && units < b.n {
 		b.timer.Reset(b.timeout)
 		defer b.timer.Stop()
 		stop = b.timer.C
 	}
-	for len(buf) < b.n {
+	// A batch is n units of work: n whole frames, or fewer frames with
+	// motion regions (each region is one detector input), plus any frames
+	// the gate skipped, which cost nothing; 4n frames at most.
+	for units < b.n && len(buf) < 4*b.n {
 		g, state := b.in.recv(stop)
 		switch state {
 		case recvTimeout:
@@ -539,6 +543,7 @@ func (b *batcher) next(buf []*Frame) []*Frame {
 			return buf
 		}
 		buf = append(buf, g)
+		units += int(workUnits(buf[len(buf)-1:]))
 	}
 	return buf
 }
