@@ -111,9 +111,10 @@ type Section struct {
 }
 
 // Queues overrides the link in front of each stage. Unset links take the
-// mode's default (live: the capture link keeps the latest 2 frames of each
-// stream and the stages behind it pull through handoff links;
-// offline: block, 8 frames).
+// mode's default (live: latest links keep each stream's newest frames and
+// serve the streams in turn, 2 per stream at capture and 1 in front of
+// detect; motion and preprocess pull through handoff links; offline: block,
+// 8 frames).
 type Queues struct {
 	Capture    *stages.Link `yaml:"capture"`
 	Preprocess *stages.Link `yaml:"preprocess"`
@@ -221,17 +222,19 @@ func (p *Pipeline) Link(stage string) stages.Link {
 	if p.Mode == Live {
 		switch stage {
 		case "capture":
-			// The one admission point: the newest 2 frames of each stream,
-			// served in turn (the runner's fair queue), so latency stays
-			// bounded however fast the cameras are and every camera gets
-			// its share.
+			// Each stream's newest 2 frames, served in turn (the runner's
+			// fair queue), so latency stays bounded however fast the
+			// cameras are and every camera gets its share.
 			l = stages.Link{Size: 2, Policy: stages.Latest}
-		case "motion", "preprocess", "detect":
-			// Behind the admission point the stages pull: a frame is taken
-			// only when the next stage takes the one before it, so no frame
-			// is preprocessed only to be thrown away, and none ages in a
-			// queue ahead of a busy detector.
+		case "motion", "preprocess":
+			// The cheap per-frame stages pull from there as fast as they go.
 			l = stages.Link{Policy: stages.Handoff}
+		case "detect":
+			// The admission point of the expensive stage: each stream's
+			// newest prepared frame, served in turn when a detector is
+			// free. Frames wait here, not in a stage's hands, so a stall
+			// behind the detector leaves fresh frames, not aged ones.
+			l = stages.Link{Size: 1, Policy: stages.Latest}
 		case "sinks":
 			l = stages.Link{Size: 4, Policy: stages.Latest}
 		}

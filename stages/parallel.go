@@ -15,7 +15,7 @@ import (
 // On 2 cores, two inference sessions with one thread each outrun one session
 // with two threads: the intra-op parallelism of a small network is far from
 // perfect, while two independent runs are.
-func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out *queue) {
+func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out link) {
 	stagesAll := append([]Stage{st.Stage}, st.Replicas...)
 	defer func() {
 		for _, s := range st.Replicas { // st.Stage is closed by runStage

@@ -199,9 +199,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	first := r.sourceQueue()
 	var in inlet = first
 	for i, st := range r.g.Stages {
-		var out *queue
+		var out link
 		if i+1 < len(r.g.Stages) {
-			out = newQueue(r.g.Stages[i+1].Name, r.g.Stages[i+1].In, r.obs)
+			out = r.link(r.g.Stages[i+1].Name, r.g.Stages[i+1].In)
 		} else {
 			out = newQueue("sinks", Link{Size: 8, Policy: Block}, r.obs)
 		}
@@ -291,19 +291,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	return ErrDrainTimeout
 }
 
-// sourceQueue is the queue between the sources and the first stage: the fair
-// per-stream queue for a Latest link, a plain queue otherwise (offline,
-// blocking sources take turns by themselves).
-func (r *Runner) sourceQueue() interface {
+// link is a queue between two parts of the pipeline.
+type link interface {
 	inlet
 	outlet
 	close()
-} {
-	name := firstName(r.g.Stages)
-	if r.g.SourceLink.Policy == Latest {
-		return newFairQueue(name, r.g.SourceLink, r.g.Weights, r.obs)
+}
+
+// sourceQueue is the queue between the sources and the first stage.
+func (r *Runner) sourceQueue() link { return r.link(firstName(r.g.Stages), r.g.SourceLink) }
+
+// link makes the queue in front of stage: for a Latest link the fair
+// per-stream queue (each stream's newest frames, served in turn), a plain
+// queue otherwise (offline, blocking producers take turns by themselves).
+func (r *Runner) link(stage string, l Link) link {
+	if l.Policy == Latest {
+		return newFairQueue(stage, l, r.g.Weights, r.obs)
 	}
-	return newQueue(name, r.g.SourceLink, r.obs)
+	return newQueue(stage, l, r.obs)
 }
 
 func firstName(st []StageSpec) string {
@@ -372,8 +377,8 @@ func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out outlet) 
 
 // runStage feeds frames from in through one stage to out, then closes out so
 // the next stage drains in order.
-func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out *queue) {
-	defer close(out.ch)
+func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out link) {
+	defer out.close()
 	defer func() {
 		if err := st.Stage.Close(ctx); err != nil {
 			r.log.Warn("stage close failed", "stage", st.Name, "err", err)
@@ -408,7 +413,7 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out *queu
 	}
 }
 
-func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in inlet, out *queue) {
+func (r *Runner) runBatchStage(ctx context.Context, st StageSpec, bs BatchStage, in inlet, out link) {
 	var est estimate // per unit of work (workUnits)
 	b := newBatcher(in, bs.BatchSize(), st.BatchTimeout)
 	var buf []*Frame
