@@ -37,8 +37,9 @@ var closedStop = func() <-chan time.Time {
 	return c
 }()
 
-// fairQueue is the admission point of a live pipeline: one small slot ring
-// per stream in front of the first stage, served in weighted round-robin.
+// fairQueue is every Latest link of a pipeline (live: at capture and in
+// front of the detector): one small slot ring per stream, served in
+// weighted round-robin.
 //
 // A single shared latest queue is not fair: when six cameras at the same
 // rate push into it and the detector takes a sixth of their frames, which
