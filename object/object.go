@@ -44,6 +44,21 @@ type Track struct {
 	LastSeen time.Time
 	// Hits counts the detections associated with the track so far.
 	Hits int
+	// Attributes are secondary classifiers' answers about the object
+	// (colour: red), the latest per attribute name; empty without a cascade.
+	Attributes []Attribute
+	// Children are secondary detectors' findings inside the track's box
+	// (faces in a person), in frame pixels; empty without a cascade.
+	Children []Detection
+}
+
+// Attribute is one secondary classifier's answer about a tracked object.
+type Attribute struct {
+	// Name is the attribute (the secondary model's name), Value the winning
+	// label and Confidence its score.
+	Name       string  `json:"name"`
+	Value      string  `json:"value"`
+	Confidence float32 `json:"confidence"`
 }
 
 // Duration returns how long the object has been seen: LastSeen - Start.
