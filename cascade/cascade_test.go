@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -183,12 +184,16 @@ func TestMeasureFaces(t *testing.T) {
 		t.Skip("opt-in measurement: OSPREY_CASCADE_MEASURE=1")
 	}
 	requireRuntime(t)
+	back := "../third_party/blazeface/ONNX/face_detection_back_256x256_barracuda.onnx"
 	for _, v := range []string{vtestPath, megamindPath} {
-		for _, reinfer := range []time.Duration{time.Nanosecond, time.Second} {
-			s := newStage(t, Model{Name: "faces", Path: blazefacePath, Classes: []string{"person"}, MinSize: 32,
-				Reinfer: reinfer, MaxCrops: 64, Confidence: 0.6, Threads: 1})
+		for _, c := range []struct {
+			model   string
+			reinfer time.Duration
+		}{{blazefacePath, time.Nanosecond}, {blazefacePath, time.Second}, {back, time.Nanosecond}} {
+			s := newStage(t, Model{Name: "faces", Path: c.model, Classes: []string{"person"}, MinSize: 32,
+				Reinfer: c.reinfer, MaxCrops: 64, Confidence: 0.6, Threads: 1})
 			run := runVideo(t, s, v, 0)
-			t.Logf("%s reinfer %s: %s", v, reinfer, run)
+			t.Logf("%s, %s, reinfer %s: %s", filepath.Base(v), filepath.Base(c.model), c.reinfer, run)
 		}
 	}
 }
