@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
@@ -91,6 +93,59 @@ func TestClassifierColour(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, s.streams["cam"], uint64(2))
 	k.Release()
+}
+
+// TestClassifierActivations: softmax and sigmoid turn the same logits
+// into the scores they should. The planted model's logits for the red
+// object are (10*R, 10*G, 10*B) with channels in 0..1.
+func TestClassifierActivations(t *testing.T) {
+	requireRuntime(t)
+	matcheck.Leaks(t)
+	path, labels := colourModel(t, 3), labelsFile(t, "red", "green", "blue")
+	red := 10 * 220.0 / 255
+	for _, tc := range []struct {
+		output string
+		want   float64
+	}{
+		{"softmax", 1 / (1 + 2*math.Exp(-red))},
+		{"sigmoid", 1 / (1 + math.Exp(-red))},
+	} {
+		s := newStage(t, Model{Name: "colour", Path: path, Format: "classify", Labels: labels, Output: tc.output,
+			Classes: []string{"person"}, Padding: 0.001})
+		f := colourFrame(1, time.Unix(1, 0))
+		f.Tracks[0].Box = geom.Rect{X: 30, Y: 30, W: 80, H: 160} // inside the red rectangle
+		_, err := s.ProcessBatch(context.Background(), []*stages.Frame{f})
+		require.NoError(t, err)
+		a := f.Tracks[0].Attributes[0]
+		require.Equal(t, "red", a.Value, tc.output)
+		require.InDelta(t, tc.want, float64(a.Confidence), 2e-3, tc.output)
+		f.Release()
+	}
+}
+
+// TestBatchAcrossStreams: frames of two cameras taken together share one
+// inference run, and each camera's tracks keep their own answers (track
+// IDs are per stream).
+func TestBatchAcrossStreams(t *testing.T) {
+	requireRuntime(t)
+	matcheck.Leaks(t)
+	s := newStage(t, Model{Name: "colour", Path: colourModel(t, 3), Format: "classify",
+		Labels: labelsFile(t, "red", "green", "blue"), Classes: []string{"person", "car"}})
+	a, b := colourFrame(1, time.Unix(1, 0)), colourFrame(1, time.Unix(1, 0))
+	b.Stream = "door"
+	b.Tracks[0].Label = "bicycle" // not a model class: only the car is cropped there
+	_, err := s.ProcessBatch(context.Background(), []*stages.Frame{a, b})
+	require.NoError(t, err)
+	var m dto.Metric
+	require.NoError(t, s.seconds.WithLabelValues("colour").(prometheus.Metric).Write(&m))
+	require.EqualValues(t, 1, m.GetHistogram().GetSampleCount(), "one run for both frames")
+	require.Equal(t, "red", a.Tracks[0].Attributes[0].Value)
+	require.Empty(t, b.Tracks[0].Attributes)
+	require.Equal(t, "green", b.Tracks[1].Attributes[0].Value)
+	require.Len(t, s.streams["cam"], 2)
+	require.Len(t, s.streams["door"], 1)
+	a.Release()
+	b.Release()
 }
 
 // TestCropRules checks the classes filter, min_size, max_crops (largest

@@ -520,6 +520,15 @@ func (s *Stage) attachEvent(e *event.Event, ts *trackState, box *geom.Rect, w, h
 	}
 }
 
+// ForgetStream implements stages.StreamForgetter: a stream removed by a
+// reload drops its tracks' answers.
+func (s *Stage) ForgetStream(stream string) []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.streams, stream)
+	return nil
+}
+
 // Close implements stages.Stage: it closes every model. Safe to call twice.
 func (s *Stage) Close(context.Context) error {
 	s.mu.Lock()
