@@ -196,13 +196,17 @@ func counter(t *testing.T, s *Stage, reason string) float64 {
 }
 
 // TestClassifierLabelsMismatch: a labels file whose length differs from
-// the model's outputs is refused with both counts.
+// the model's outputs is refused with both counts: by the config check
+// (reading the model's declared output, as `pipeline validate` does) and
+// by ONNX Runtime's view when the model opens.
 func TestClassifierLabelsMismatch(t *testing.T) {
 	requireRuntime(t)
-	c := Config{Secondary: []Model{{Name: "colour", Path: colourModel(t, 5), Format: "classify",
-		Labels: labelsFile(t, "red", "green", "blue"), Classes: []string{"car"}}}}
-	require.NoError(t, c.Validate(stages.Env{}))
-	_, err := New(c, &stages.Resources{Log: quietLog})
+	model, labels := colourModel(t, 5), labelsFile(t, "red", "green", "blue")
+	c := Config{Secondary: []Model{{Name: "colour", Path: model, Format: "classify", Labels: labels, Classes: []string{"car"}}}}
+	err := c.Validate(stages.Env{})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "secondary[0].labels: labels file "+labels+" has 3 labels but the model "+model+" outputs 5 classes")
+	_, err = New(c, &stages.Resources{Log: quietLog})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "secondary[0].path: ")
 	require.Contains(t, err.Error(), "has 3 labels but the model outputs 5 classes")

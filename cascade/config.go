@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/infer/onnxgraph"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -147,6 +148,8 @@ func (c *Config) Validate(env stages.Env) error {
 				bad("labels", "required for format classify: a file with one label per line, in the model's output order")
 			} else if _, err := os.Stat(resolve(env.Resolve, m.Labels)); err != nil {
 				bad("labels", "labels file %s not found: fix the path", resolve(env.Resolve, m.Labels))
+			} else if err := checkLabelCount(resolve(env.Resolve, m.Path), resolve(env.Resolve, m.Labels)); err != nil {
+				bad("labels", "%v", err)
 			}
 			if !slices.Contains(infer.Activations, m.Output) {
 				bad("output", "%q is unknown: use %s", m.Output, strings.Join(infer.Activations, ", "))
@@ -197,4 +200,38 @@ func resolve(fn func(string) string, path string) string {
 		return path
 	}
 	return fn(path)
+}
+
+// checkLabelCount compares a classifier's labels file with its one output's
+// declared class count, reading the model without ONNX Runtime (so
+// `pipeline validate` catches it). An unreadable model or a dynamic class
+// count is left to OpenClassifier, which checks again when it opens.
+func checkLabelCount(model, labels string) error {
+	m, err := onnxgraph.Load(model)
+	if err != nil || m.GetGraph() == nil || len(m.GetGraph().GetOutput()) != 1 {
+		return nil
+	}
+	dims := m.GetGraph().GetOutput()[0].GetType().GetTensorType().GetShape().GetDim()
+	if len(dims) < 2 {
+		return nil
+	}
+	classes := 1
+	for _, d := range dims[1:] {
+		if d.GetDimValue() <= 0 {
+			return nil
+		}
+		classes *= int(d.GetDimValue())
+	}
+	b, err := os.ReadFile(labels)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) != classes {
+		return fmt.Errorf("labels file %s has %d labels but the model %s outputs %d classes: write one label per output class, in output order", labels, len(lines), model, classes)
+	}
+	return nil
 }
