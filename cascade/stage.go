@@ -229,10 +229,14 @@ type job struct {
 func (s *Stage) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stages.Frame, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	last := map[string]*stages.Frame{} // each stream's latest frame in fs
 	for _, f := range fs {
 		// The tracker keeps the slice it returned; write on our own copy.
 		f.Tracks = slices.Clone(f.Tracks)
-		s.prune(f)
+		last[f.Stream] = f
+	}
+	for _, f := range fs {
+		s.prune(f, last[f.Stream] == f)
 	}
 	start := time.Now()
 	var planned time.Duration // estimated inference time of the crops planned so far
@@ -251,9 +255,10 @@ func (s *Stage) ProcessBatch(ctx context.Context, fs []*stages.Frame) ([]*stages
 	return fs, nil
 }
 
-// prune forgets the tracks of f's stream that are gone from f.Tracks,
-// after giving their answers to f's events (track.ended).
-func (s *Stage) prune(f *stages.Frame) {
+// prune gives the answers of tracks gone from f.Tracks to f's events
+// (track.ended) and, when f is its stream's latest frame in the batch,
+// forgets those tracks.
+func (s *Stage) prune(f *stages.Frame, forget bool) {
 	st := s.streams[f.Stream]
 	if st == nil {
 		return
@@ -267,6 +272,9 @@ func (s *Stage) prune(f *stages.Frame) {
 		if ts := st[e.TrackID]; e.TrackID != 0 && !live[e.TrackID] && ts != nil {
 			s.attachEvent(e, ts, nil, f.Width, f.Height)
 		}
+	}
+	if !forget {
+		return
 	}
 	for id := range st {
 		if !live[id] {
