@@ -6,6 +6,7 @@ package components
 
 import (
 	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/cascade"
 	"github.com/osprey-vision/osprey/motion"
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/sink/natsink"
@@ -24,6 +25,7 @@ func Builtin() *stages.Registry {
 		AddStage(motion.Plugin()).
 		AddStage(builtin.DetectPlugin()).
 		AddStage(builtin.TrackPlugin()).
+		AddStage(cascade.Plugin()).
 		AddSink(natsink.Plugin()).
 		AddSink(preview.Plugin()).
 		AddSink(jsonl.Plugin()).
