@@ -260,61 +260,88 @@ func (p *preprocessor) fillTF(src gocv.Mat, dst *Input, r region, pad uint8, u8 
 		return fmt.Errorf("infer: preprocess: %w", err)
 	}
 	p.tf.prepare(src.Cols(), src.Rows(), r.w, r.h)
-	plane := r.inW * r.inH
-	padded := r.w != r.inW || r.h != r.inH
-	c0, c1, c2 := p.src[0], p.src[1], p.src[2]
-	var put func(x, y int, v *[3]float32)
+	vals := p.tf.resize(px, 3*src.Cols())
 	if u8 {
-		out := dst.U8
-		if padded {
-			fill(out, pad)
-		}
-		q := func(v float32) uint8 { return uint8(v + 0.5) } // v is in 0..255
+		fillFloatU8(dst.U8, vals, r, p.src, pad, l)
+		return nil
+	}
+	p.fillFloat(dst.Data, vals, r, pad, l)
+	return nil
+}
+
+// fillFloatU8 is fillU8 for resized values that are not whole (in 0..255):
+// each rounds to the nearest integer.
+func fillFloatU8(out []uint8, vals []float32, r region, src [3]int, pad uint8, l layout) {
+	if r.w != r.inW || r.h != r.inH {
+		fill(out, pad)
+	}
+	plane := r.inW * r.inH
+	c0, c1, c2 := src[0], src[1], src[2]
+	for y := range r.h {
+		row := vals[y*r.w*3 : (y+1)*r.w*3]
+		at := (r.top+y)*r.inW + r.left
 		if l == layoutNCHW {
-			put = func(x, y int, v *[3]float32) {
-				i := (r.top+y)*r.inW + r.left + x
-				out[i], out[plane+i], out[2*plane+i] = q(v[c0]), q(v[c1]), q(v[c2])
+			for x := range r.w {
+				v := row[3*x : 3*x+3]
+				i := at + x
+				out[i], out[plane+i], out[2*plane+i] = uint8(v[c0]+0.5), uint8(v[c1]+0.5), uint8(v[c2]+0.5)
 			}
-		} else {
-			put = func(x, y int, v *[3]float32) {
-				i := 3 * ((r.top+y)*r.inW + r.left + x)
-				out[i], out[i+1], out[i+2] = q(v[c0]), q(v[c1]), q(v[c2])
-			}
+			continue
 		}
-	} else {
-		out := dst.Data
-		if padded {
-			for k := range 3 {
-				pv := p.lut[k][pad]
-				for i := range plane {
-					if l == layoutNCHW {
-						out[k*plane+i] = pv
-					} else {
-						out[3*i+k] = pv
-					}
+		o := out[3*at : 3*(at+r.w)]
+		for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
+			o[i], o[i+1], o[i+2] = uint8(row[i+c0]+0.5), uint8(row[i+c1]+0.5), uint8(row[i+c2]+0.5)
+		}
+	}
+}
+
+// fillFloat is fillNHWC and fillNCHW for resized values that are not whole:
+// the format's value range is computed, not looked up.
+func (p *preprocessor) fillFloat(out []float32, vals []float32, r region, pad uint8, l layout) {
+	plane := r.inW * r.inH
+	if r.w != r.inW || r.h != r.inH {
+		for k := range 3 {
+			pv := p.lut[k][pad]
+			for i := range plane {
+				if l == layoutNCHW {
+					out[k*plane+i] = pv
+				} else {
+					out[3*i+k] = pv
 				}
 			}
 		}
-		scale, shift, mean, std := p.scale, p.shift, p.mean, p.std
-		val := func(k int, v float32) float32 {
-			x := v*scale + shift
-			if std[0] != 0 {
-				x = (x - mean[k]) / std[k]
-			}
-			return x
+	}
+	c0, c1, c2 := p.src[0], p.src[1], p.src[2]
+	scale, shift, mean, std := p.scale, p.shift, p.mean, p.std
+	// The SSD's convention (pixels as they are) is a plain reorder.
+	identity := scale == 1 && shift == 0 && std[0] == 0
+	val := func(k int, v float32) float32 {
+		x := v*scale + shift
+		if std[0] != 0 {
+			x = (x - mean[k]) / std[k]
 		}
-		if l == layoutNCHW {
-			put = func(x, y int, v *[3]float32) {
-				i := (r.top+y)*r.inW + r.left + x
+		return x
+	}
+	for y := range r.h {
+		row := vals[y*r.w*3 : (y+1)*r.w*3]
+		at := (r.top+y)*r.inW + r.left
+		switch {
+		case l == layoutNCHW:
+			for x := range r.w {
+				v := row[3*x : 3*x+3]
+				i := at + x
 				out[i], out[plane+i], out[2*plane+i] = val(0, v[c0]), val(1, v[c1]), val(2, v[c2])
 			}
-		} else {
-			put = func(x, y int, v *[3]float32) {
-				i := 3 * ((r.top+y)*r.inW + r.left + x)
-				out[i], out[i+1], out[i+2] = val(0, v[c0]), val(1, v[c1]), val(2, v[c2])
+		case identity:
+			o := out[3*at : 3*(at+r.w)]
+			for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
+				o[i], o[i+1], o[i+2] = row[i+c0], row[i+c1], row[i+c2]
+			}
+		default:
+			o := out[3*at : 3*(at+r.w)]
+			for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
+				o[i], o[i+1], o[i+2] = val(0, row[i+c0]), val(1, row[i+c1]), val(2, row[i+c2])
 			}
 		}
 	}
-	p.tf.each(px, 3*src.Cols(), put)
-	return nil
 }

@@ -109,6 +109,7 @@ type tfResizer struct {
 	srcW, srcH, w, h int
 	cols, rows       []tap
 	colOff0, colOff1 []int // byte offsets of each column's lo and hi pixel
+	out              []float32
 }
 
 func (r *tfResizer) prepare(srcW, srcH, w, h int) {
@@ -123,26 +124,33 @@ func (r *tfResizer) prepare(srcW, srcH, w, h int) {
 	}
 }
 
-// each calls put(x, y, v) for every output pixel of the w x h resize of the
-// srcW x srcH BGR image px (rows step bytes apart); v holds the B, G, R
-// values as float32, rounded once from float64 like TF.js's Float32Array.
-// The products are converted explicitly so the compiler never fuses them
-// into multiply-adds, which would round differently.
-func (r *tfResizer) each(px []uint8, step int, put func(x, y int, v *[3]float32)) {
-	var v [3]float32
-	for y, ty := range r.rows {
-		top, bot := px[ty.lo*step:], px[ty.hi*step:]
+// resize computes the w x h resize of the srcW x srcH BGR image px (rows
+// step bytes apart) into r.out as float32 B, G, R values, each rounded
+// once from float64 like TF.js's Float32Array. The products are converted
+// explicitly so the compiler never fuses them into multiply-adds, which
+// would round differently.
+func (r *tfResizer) resize(px []uint8, step int) []float32 {
+	n := 3 * r.w * r.h
+	if cap(r.out) < n {
+		r.out = make([]float32, n)
+	}
+	out := r.out[:n]
+	o := 0
+	for _, ty := range r.rows {
+		top := px[ty.lo*step : ty.lo*step+step]
+		bot := px[ty.hi*step : ty.hi*step+step]
 		fy := ty.frac
 		for x, tx := range r.cols {
 			o0, o1, fx := r.colOff0[x], r.colOff1[x], tx.frac
+			tl, tr, bl, br := top[o0:o0+3], top[o1:o1+3], bot[o0:o0+3], bot[o1:o1+3]
+			px := out[o : o+3]
 			for c := range 3 {
-				tl, tr := float64(top[o0+c]), float64(top[o1+c])
-				bl, br := float64(bot[o0+c]), float64(bot[o1+c])
-				t := tl + float64((tr-tl)*fx)
-				b := bl + float64((br-bl)*fx)
-				v[c] = float32(t + float64((b-t)*fy))
+				t := float64(tl[c]) + float64((float64(tr[c])-float64(tl[c]))*fx)
+				b := float64(bl[c]) + float64((float64(br[c])-float64(bl[c]))*fx)
+				px[c] = float32(t + float64((b-t)*fy))
 			}
-			put(x, y, &v)
+			o += 3
 		}
 	}
+	return out
 }
