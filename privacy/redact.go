@@ -89,10 +89,16 @@ func (r *Redactor) obscure(roi gocv.Mat, m Method) {
 	w, h := roi.Cols(), roi.Rows()
 	switch m {
 	case Pixelate:
-		block := max(4, (max(w, h)+7)/8)
+		block := blockSize(w, h)
 		sw, sh := max(1, (w+block-1)/block), max(1, (h+block-1)/block)
 		gocv.Resize(roi, &r.small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
 		gocv.Resize(r.small, &r.tmp, image.Pt(w, h), 0, 0, gocv.InterpolationNearestNeighbor)
+		// Soften the block edges (half a block): the blocks still show,
+		// but their edges are not new high-frequency detail for the codec to
+		// spend bits on and ring around.
+		k := max(3, block/2) | 1
+		gocv.Blur(r.tmp, &r.small, image.Pt(k, k))
+		r.small.CopyTo(&r.tmp)
 	default:
 		// Two box filters a third of the region wide: close to a Gaussian,
 		// and a box filter costs the same per pixel whatever its size.
@@ -103,6 +109,10 @@ func (r *Redactor) obscure(roi gocv.Mat, m Method) {
 		gocv.Blur(r.small, &r.tmp, ks)
 	}
 }
+
+// blockSize is the side of a pixelated region's blocks: about 8 across
+// its longer side, at least 4 pixels.
+func blockSize(w, h int) int { return max(4, (max(w, h)+7)/8) }
 
 func polyBounds(pg []image.Point) image.Rectangle {
 	if len(pg) == 0 {
