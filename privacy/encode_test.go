@@ -21,6 +21,7 @@ import (
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/internal/cvthreads"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/realpart"
 	"github.com/osprey-vision/osprey/object"
@@ -381,8 +382,13 @@ func TestStageOwnership(t *testing.T) {
 // BenchmarkStage is the privacy stage's cost per frame on a 720x528
 // Megamind frame with one BlazeFace face: the copy plus the redaction. Each
 // op also makes the frame (one copy of the picture); "none" (no face on the
-// frame, so the stage passes it on) is that cost alone.
+// frame, so the stage passes it on) is that cost alone. OpenCV runs on one
+// thread, as in the pipeline (opencv_threads: 1).
 func BenchmarkStage(b *testing.B) {
+	// The pipeline's default (opencv_threads: 1).
+	prev := cvthreads.Get()
+	cvthreads.Set(1)
+	defer cvthreads.Set(prev)
 	for _, m := range append([]privacy.Method{"none"}, methods...) {
 		b.Run(string(m), func(b *testing.B) {
 			img, dets := benchFace(b)
@@ -427,4 +433,21 @@ func benchFace(b *testing.B) (gocv.Mat, []object.Detection) {
 		b.Fatal(fmt.Sprint("no face: ", err))
 	}
 	return m, dets[:1]
+}
+
+// A face's detection and its track's box are redacted once, as their
+// union; a second face and other labels are kept apart.
+func TestRegionsMergeADetectionWithItsTrack(t *testing.T) {
+	f := &stages.Frame{
+		Detections: []object.Detection{{Label: "face", Box: geom.Rect{X: 100, Y: 100, W: 50, H: 50}}, {Label: "person", Box: geom.Rect{X: 0, Y: 0, W: 10, H: 10}}},
+		Tracks: []object.Track{
+			{Label: "face", Box: geom.Rect{X: 104, Y: 102, W: 50, H: 50}},
+			{Label: "face", Box: geom.Rect{X: 300, Y: 100, W: 40, H: 40}},
+		},
+	}
+	got := privacy.Regions(f, privacy.Config{Redact: []string{"face"}}, nil)
+	want := []image.Rectangle{image.Rect(100, 100, 154, 152), image.Rect(300, 100, 340, 140)}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("regions %v, want %v", got, want)
+	}
 }

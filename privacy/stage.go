@@ -111,20 +111,42 @@ func Regions(f *stages.Frame, c Config, dst []image.Rectangle) []image.Rectangle
 	if len(c.Redact) == 0 {
 		return dst
 	}
+	start := len(dst)
+	add := func(b image.Rectangle) {
+		// A track's box mostly repeats its detection's: redact their union
+		// once instead of the same face twice.
+		for i := start; i < len(dst); i++ {
+			if overlap(dst[i], b) > 0.5 {
+				dst[i] = dst[i].Union(b)
+				return
+			}
+		}
+		dst = append(dst, b)
+	}
 	for _, d := range f.Detections {
 		if slices.Contains(c.Redact, d.Label) {
-			dst = append(dst, pad(d.Box, c.Padding))
+			add(pad(d.Box, c.Padding))
 		}
 	}
 	for _, t := range f.Tracks {
 		if slices.Contains(c.Redact, t.Label) {
-			dst = append(dst, pad(t.Box, c.Padding))
+			add(pad(t.Box, c.Padding))
 		}
 		for _, ch := range t.Children {
 			if slices.Contains(c.Redact, ch.Label) {
-				dst = append(dst, pad(ch.Box, c.Padding))
+				add(pad(ch.Box, c.Padding))
 			}
 		}
 	}
 	return dst
+}
+
+// overlap is the intersection over union of a and b.
+func overlap(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	i := float64(in.Dx() * in.Dy())
+	return i / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - i)
 }
