@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -449,5 +450,47 @@ func TestRegionsMergeADetectionWithItsTrack(t *testing.T) {
 	want := []image.Rectangle{image.Rect(100, 100, 154, 152), image.Rect(300, 100, 340, 140)}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("regions %v, want %v", got, want)
+	}
+}
+
+// Fixed masks are redacted on every frame, inside the polygon only: a
+// triangle over the top-left of a noise picture is filled or blurred, and
+// the pixels outside it are untouched.
+func TestMasks(t *testing.T) {
+	matcheck.Leaks(t)
+	noise := gocv.NewMatWithSize(100, 200, gocv.MatTypeCV8UC3)
+	defer noise.Close()
+	gocv.RandU(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+	tri := [][][]float64{{{0, 0}, {0.5, 0}, {0, 1}}}
+	for _, m := range methods {
+		st, err := privacy.NewStage(privacy.StageConfig{Privacy: privacy.Config{Method: m, Masks: tri}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := stages.NewFrame("cam", 1, picture.New(noise.Clone()))
+		out, err := st.Process(context.Background(), f)
+		if err != nil || len(out) != 1 {
+			t.Fatal(err)
+		}
+		red, _ := picture.Mat(out[0])
+		inside := image.Rect(5, 5, 30, 30) // well inside the triangle (x + y < 100)
+		if v := lapVar(red, inside); v > 0.1*lapVar(noise, inside) {
+			t.Errorf("%s: inside the mask the Laplacian variance is %.1f of the noise's %.1f", m, v, lapVar(noise, inside))
+		}
+		if m == privacy.Fill {
+			if v := red.GetVecbAt(10, 10); v[0] != 0 || v[1] != 0 || v[2] != 0 {
+				t.Errorf("fill: pixel inside the mask is %v", v)
+			}
+		}
+		if d := madOutside(noise, red, image.Rect(0, 0, 101, 101)); d != 0 { // the vertex at x=100 is the mask's
+			t.Errorf("%s: outside the mask's bounds the picture changed by %.3f", m, d)
+		}
+		for _, p := range []image.Point{{95, 90}, {60, 60}} { // right of the hypotenuse
+			if a, b := noise.GetVecbAt(p.Y, p.X), red.GetVecbAt(p.Y, p.X); !slices.Equal(a, b) {
+				t.Errorf("%s: pixel %v outside the triangle changed: %v -> %v", m, p, a, b)
+			}
+		}
+		out[0].Release()
+		_ = st.Close(context.Background())
 	}
 }
