@@ -108,6 +108,9 @@ func TestZoneFirstSeenInEvent(t *testing.T) {
 		v, _ := w.get("osprey/lobby/yard/zone/gate_west/occupancy")
 		return v == "0"
 	})
+	// Retained messages arrive in no set order: the availability topic the
+	// configs point at may come after them.
+	waitFor(t, 5*time.Second, "availability", func() bool { v, _ := w.get("osprey/lobby/status"); return v == "online" })
 	checkDiscovery(t, "homeassistant", w.snapshot())
 }
 
