@@ -7,8 +7,10 @@
 // Threads that C code starts from that thread (x264's, ONNX Runtime's pool)
 // inherit policy, nice and affinity. A lowered thread never goes back to Go's
 // pool: an unprivileged thread cannot raise its priority again, and any
-// goroutine could land on it. So the goroutine keeps the thread locked until
-// it exits, and the runtime then ends the thread.
+// goroutine could land on it. So Run keeps the thread locked until its
+// goroutine exits, and the runtime then ends the thread. The process's main
+// thread is never changed: the runtime cannot end it (it would stay lowered,
+// and tools such as ps show the process by its name and priority).
 //
 // What needs privileges (docs/design.md#scheduling): lowering a thread
 // (higher nice, SCHED_BATCH, SCHED_IDLE) and narrowing its affinity within
@@ -19,6 +21,7 @@ package sched
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +61,33 @@ func (c *Class) UnmarshalText(b []byte) error {
 	}
 	*c = v
 	return nil
+}
+
+// Run runs fn on an OS thread with policy p, and returns when fn does. fn
+// gets the kernel's refusal of p, if any (it then runs without p, or may
+// return at once). Call Run as the last thing a goroutine does: the
+// goroutine stays locked to the changed thread, which ends with it. A zero
+// p runs fn on the calling goroutine, unlocked.
+func Run(p Policy, fn func(err error)) {
+	if p.IsZero() {
+		fn(nil)
+		return
+	}
+	runtime.LockOSThread()
+	if onMainThread() {
+		// This goroutine holds the main thread, so the one it starts runs
+		// on another; the main thread goes back to the pool unchanged.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Run(p, fn)
+		}()
+		<-done
+		runtime.UnlockOSThread()
+		return
+	}
+	fn(Apply(p))
+	// Not unlocked: see the package comment.
 }
 
 // DefaultNice is the nice value of Nice and Batch threads when none is given.
@@ -197,4 +227,20 @@ type Info struct {
 	Class Class
 	Nice  int
 	CPUs  CPUs
+}
+
+// ParseAllowed parses a CPU list and checks that the process may use every
+// CPU in it (its cpuset and affinity); where that cannot be read, it only
+// parses. The error says what to write instead.
+func ParseAllowed(s string) (CPUs, error) {
+	cpus, err := ParseCPUs(s)
+	if err != nil || len(cpus) == 0 {
+		return cpus, err
+	}
+	if allowed, err := Allowed(); err == nil {
+		if miss := cpus.Missing(allowed); len(miss) > 0 {
+			return nil, fmt.Errorf("CPU %s is not available to this process (it may use %s): name CPUs from that list", miss, allowed)
+		}
+	}
+	return cpus, nil
 }

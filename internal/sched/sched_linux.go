@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -12,14 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Lock locks the calling goroutine to its OS thread and applies p to that
-// thread. The goroutine must keep the thread until it exits (never call
-// runtime.UnlockOSThread): see the package comment. The thread stays locked
-// when Apply fails, so the caller's choice does not depend on the error.
-func Lock(p Policy) error {
-	runtime.LockOSThread()
-	return Apply(p)
-}
+// onMainThread reports whether the calling thread is the process's first.
+func onMainThread() bool { return unix.Gettid() == unix.Getpid() }
 
 // Apply gives the calling OS thread policy p. The caller must have locked
 // its goroutine to the thread. An error names what the kernel refused; an

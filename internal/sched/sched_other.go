@@ -2,14 +2,7 @@
 
 package sched
 
-import "runtime"
-
-// Lock locks the calling goroutine to its OS thread; elsewhere than Linux
-// it cannot apply p and says so when p would change anything.
-func Lock(p Policy) error {
-	runtime.LockOSThread()
-	return Apply(p)
-}
+func onMainThread() bool { return false }
 
 // Apply returns ErrUnsupported unless p changes nothing.
 func Apply(p Policy) error {

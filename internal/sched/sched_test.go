@@ -64,19 +64,26 @@ func procStat(t *testing.T, tid int) (nice, policy int) {
 	return nice, policy
 }
 
-// onLockedThread runs fn on a fresh goroutine that locks its thread and
-// exits without unlocking it, so the changed thread ends with it.
-func onLockedThread(fn func()) {
+// onLockedThread runs fn on a thread that gets nothing but is locked like
+// one Run changes (Run's CPU list is all allowed CPUs, which changes nothing
+// that matters), so fn's Apply lands on a thread that ends with it and
+// never on the main thread.
+func onLockedThread(t *testing.T, fn func()) {
+	allowed, err := Allowed()
+	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runtime.LockOSThread()
-		fn()
+		Run(Policy{CPUs: allowed}, func(err error) {
+			if err == nil {
+				fn()
+			}
+		})
 	}()
 	<-done
 }
 
-func TestLockSetsThePolicy(t *testing.T) {
+func TestApplySetsThePolicy(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("per-thread scheduling is Linux's")
 	}
@@ -104,7 +111,7 @@ func TestLockSetsThePolicy(t *testing.T) {
 			var in Info
 			var pnice, ppolicy int
 			var applyErr, readErr error
-			onLockedThread(func() {
+			onLockedThread(t, func() {
 				if applyErr = Apply(tc.p); applyErr != nil {
 					return
 				}
@@ -135,7 +142,7 @@ func TestAffinity(t *testing.T) {
 	last := CPUs{allowed[len(allowed)-1]}
 	var got Info
 	var applyErr error
-	onLockedThread(func() {
+	onLockedThread(t, func() {
 		if applyErr = Apply(Policy{CPUs: last}); applyErr == nil {
 			got, applyErr = Thread(TID())
 		}
@@ -144,7 +151,7 @@ func TestAffinity(t *testing.T) {
 	require.Equal(t, last, got.CPUs)
 
 	// CPUs outside the cpuset are refused with what to do.
-	onLockedThread(func() { applyErr = Apply(Policy{CPUs: CPUs{MaxCPU}}) })
+	onLockedThread(t, func() { applyErr = Apply(Policy{CPUs: CPUs{MaxCPU}}) })
 	require.ErrorContains(t, applyErr, "sched: affinity 1023: invalid argument: name CPUs the process may use")
 }
 
@@ -168,6 +175,7 @@ func TestWorkerRunsOnItsThread(t *testing.T) {
 	require.Equal(t, Batch, in.Class)
 	require.Equal(t, DefaultNice, in.Nice)
 	require.Equal(t, "osp:sched-test", in.Name)
+	require.NotEqual(t, os.Getpid(), tids[0], "the main thread is never changed")
 	w.Close()
 	w.Close()
 	// The lowered thread ended with the worker rather than going back to Go's pool.
@@ -184,4 +192,43 @@ func TestWorkerRefusedPolicy(t *testing.T) {
 	}
 	_, err := Start("", Policy{CPUs: CPUs{MaxCPU}})
 	require.ErrorContains(t, err, "sched: affinity 1023")
+}
+
+// TestRunAvoidsTheMainThread: Run from the goroutine that holds the main
+// thread changes another thread and leaves the main one as it was.
+func TestRunAvoidsTheMainThread(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("per-thread scheduling is Linux's")
+	}
+	main, err := Thread(os.Getpid())
+	require.NoError(t, err)
+	done := make(chan struct{})
+	var ranOn int
+	go func() {
+		defer close(done)
+		// Find the main thread: lock, and retry until this goroutine is on it.
+		for range 1000 {
+			runtime.LockOSThread()
+			if TID() == os.Getpid() {
+				Run(Policy{Class: Idle}, func(err error) {
+					if err == nil {
+						ranOn = TID()
+					}
+				})
+				runtime.UnlockOSThread()
+				return
+			}
+			runtime.UnlockOSThread()
+			runtime.Gosched()
+		}
+	}()
+	<-done
+	if ranOn == 0 {
+		t.Skip("the test never got onto the main thread (the runtime keeps it busy elsewhere)")
+	}
+	require.NotEqual(t, os.Getpid(), ranOn)
+	after, err := Thread(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, main.Class, after.Class)
+	require.Equal(t, main.Nice, after.Nice)
 }

@@ -18,26 +18,27 @@ type Worker struct {
 
 // Start starts a worker thread with policy p, named name when name is not
 // empty (threads it starts inherit the name; at most 15 bytes are kept).
-// It fails, starting nothing, when the kernel refuses p.
+// It fails, starting nothing, when the kernel refuses p. With a zero p the
+// functions run on one goroutine, on whichever thread Go gives it, and the
+// name is not set.
 func Start(name string, p Policy) (*Worker, error) {
 	w := &Worker{fns: make(chan func()), reply: make(chan struct{}), done: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
 		defer close(w.done)
-		// Never unlocked: the thread ends with this goroutine (a lowered
-		// thread must not go back to Go's pool).
-		err := Lock(p)
-		if err == nil && name != "" {
-			err = setName(name)
-		}
-		errc <- err
-		if err != nil {
-			return
-		}
-		for fn := range w.fns {
-			fn()
-			w.reply <- struct{}{}
-		}
+		Run(p, func(err error) {
+			if err == nil && name != "" && !p.IsZero() {
+				err = setName(name)
+			}
+			errc <- err
+			if err != nil {
+				return
+			}
+			for fn := range w.fns {
+				fn()
+				w.reply <- struct{}{}
+			}
+		})
 	}()
 	if err := <-errc; err != nil {
 		<-w.done

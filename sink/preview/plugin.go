@@ -25,6 +25,7 @@ func Plugin() stages.SinkPlugin {
 				s.SetStatsProvider(res.Stats)
 			}
 			s.SetSaturation(res.Saturated)
+			s.background = res.Background
 			if s.review != nil {
 				return reviewing{s}, nil
 			}
