@@ -119,7 +119,8 @@ func TestRealORTCompetingDetectors(t *testing.T) {
 	// rival pipeline's detector at detect.nice: 10, its session opened and
 	// run on a thread of its own, as the detect stage does), "idle"
 	// (SCHED_IDLE). The bound is required of every arm in which the
-	// competitor pushes fixed FP32 past the budget.
+	// competitor pushes fixed FP32 past the budget, except "same" when other
+	// arms run beside it: there it is the unscheduled baseline, measured.
 	arms := []string{"same"}
 	if v := os.Getenv("OSPREY_GOVERNOR_SCHED"); v != "" {
 		arms = strings.Split(v, ",")
@@ -131,7 +132,7 @@ func TestRealORTCompetingDetectors(t *testing.T) {
 			t.Logf("arm %d: the competitor did not push fixed FP32 past the budget on this run; nothing to prove", i+1)
 			continue
 		}
-		if pg > target {
+		if pg > target && (arm != "same" || len(arms) == 1) {
 			t.Errorf("arm %d, rival %s: governed p99 %v under competition, want <= %v", i+1, arm, pg, target)
 		}
 	}
