@@ -88,7 +88,7 @@ func guardRun(t *testing.T, url string, frames int, motion string) *recorder {
 streams:
   - {id: plaza, url: "file://%s"}
 model: {path: %s, threads: 2}
-detect: {confidence: 0.45, classes: [person], batch: 4, batch_timeout: 2ms}
+detect: {confidence: 0.45, classes: [person], batch: 1}
 motion: %s
 zones:
   - {name: road, stream: plaza, polygon: [[0.0, 0.3], [1.0, 0.3], [1.0, 0.9], [0.0, 0.9]]}

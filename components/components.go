@@ -6,7 +6,9 @@ package components
 
 import (
 	"github.com/osprey-vision/osprey/capture"
+	"github.com/osprey-vision/osprey/cascade"
 	"github.com/osprey-vision/osprey/motion"
+	"github.com/osprey-vision/osprey/privacy"
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/sink/natsink"
 	"github.com/osprey-vision/osprey/sink/preview"
@@ -24,6 +26,8 @@ func Builtin() *stages.Registry {
 		AddStage(motion.Plugin()).
 		AddStage(builtin.DetectPlugin()).
 		AddStage(builtin.TrackPlugin()).
+		AddStage(cascade.Plugin()).
+		AddStage(privacy.Plugin()). // last: every analytics stage sees the original picture
 		AddSink(natsink.Plugin()).
 		AddSink(preview.Plugin()).
 		AddSink(jsonl.Plugin()).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/object"
 )
 
 // SchemaVersion is the version of the event JSON layout, sent in every event.
@@ -84,6 +85,19 @@ type Event struct {
 	ClipOf string `json:"clip_of,omitempty"`
 	// ClipError says why there is no clip (clip.ready without Clip).
 	ClipError string `json:"clip_error,omitempty"`
+	// Attributes and Children are the secondary models' answers about the
+	// event's track (secondary:), when there are any.
+	Attributes []object.Attribute `json:"attributes,omitempty"`
+	Children   []Child            `json:"children,omitempty"`
+}
+
+// Child is a secondary detector's finding inside the event's track (a
+// face in a person), its box normalised to the frame like Box.
+type Child struct {
+	Model      string    `json:"model"`
+	Label      string    `json:"label"`
+	Confidence float32   `json:"confidence"`
+	Box        geom.Rect `json:"box"`
 }
 
 // New returns an event of type t with a fresh unique ID, the schema version and

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/object"
 )
 
 func TestValidateAcceptsAndRejects(t *testing.T) {
@@ -65,4 +66,31 @@ func TestValidateClipReady(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestValidateCascadeResults checks that secondary models' answers (a
+// classifier's attribute, a face detector's child box) validate, and that
+// a child without its box or an attribute scored above 1 does not.
+func TestValidateCascadeResults(t *testing.T) {
+	e := New(TrackStarted, "lobby", "cam")
+	e.TrackID, e.Label, e.FrameSeq = 7, "person", 12
+	e.Box = &geom.Rect{X: 0.1, Y: 0.1, W: 0.2, H: 0.5}
+	e.Attributes = []object.Attribute{{Name: "colour", Value: "red", Confidence: 0.91}}
+	e.Children = []Child{{Model: "faces", Label: "face", Confidence: 0.88, Box: geom.Rect{X: 0.15, Y: 0.12, W: 0.05, H: 0.05}}}
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"attributes":[{"name":"colour","value":"red","confidence":0.91}]`)
+	require.NoError(t, Validate(b))
+
+	bad := e
+	bad.Attributes = []object.Attribute{{Name: "colour", Value: "red", Confidence: 1.5}}
+	b, _ = json.Marshal(bad)
+	require.ErrorContains(t, Validate(b), "does not match the schema")
+
+	var m map[string]any
+	b, _ = json.Marshal(e)
+	require.NoError(t, json.Unmarshal(b, &m))
+	delete(m["children"].([]any)[0].(map[string]any), "box")
+	b, _ = json.Marshal(m)
+	require.ErrorContains(t, Validate(b), "does not match the schema")
 }

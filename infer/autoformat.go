@@ -410,6 +410,9 @@ type FormatInfo struct {
 	Reason string
 	// Labels are the class names from the model's metadata (nil if none).
 	Labels []string
+	// Resize is the MetaResize kernel Preprocess reproduces ("" when the
+	// model declares none and OpenCV resizes).
+	Resize string
 	// Err explains why no format fits (nil when Format is set).
 	Err error
 }
@@ -452,6 +455,11 @@ func InspectModel(path string, m *onnx.ModelProto, detr DETROptions) FormatInfo 
 func inspect(path string, ins, outs []ort.InputOutputInfo, props map[string]string, detr DETROptions) FormatInfo {
 	meta := parseMeta(props)
 	fi := FormatInfo{Labels: meta.names}
+	if k, err := metaResizeKernel(props); err != nil {
+		fi.Resize = "opencv (" + err.Error() + ")"
+	} else if k != nil {
+		fi.Resize = k.String()
+	}
 	mi, err := splitInputs(path, ins)
 	if err == nil {
 		err = checkOutputs(path, outs)
@@ -497,6 +505,9 @@ func (d *Detector) bindModel(ins, outs []ort.InputOutputInfo) error {
 	meta := parseMeta(props)
 	if meta.problem != "" {
 		d.log.Warn("model metadata ignored", "model", cfg.Path, "problem", meta.problem)
+	}
+	if d.tfResize, err = metaResizeKernel(props); err != nil {
+		d.log.Warn("model metadata ignored: OpenCV resizes instead; re-import the model", "model", cfg.Path, "problem", err)
 	}
 	mi, err := splitInputs(cfg.Path, ins)
 	if err != nil {

@@ -54,6 +54,10 @@ type Config struct {
 	// NMS runs non-maximum suppression on the NMS-free formats too
 	// (yolo-end2end, detr); the others always run it.
 	NMS bool
+	// AgnosticNMS suppresses overlapping boxes whatever their classes
+	// (default: only boxes of one class suppress each other). TF.js
+	// COCO-SSD's detect() works this way, with IoU 0.5.
+	AgnosticNMS bool
 	// DETR settles what a detr model's outputs leave open.
 	DETR DETROptions
 }

@@ -39,9 +39,12 @@ type Detector struct {
 	params   decodeParams
 	layout   layout
 	// u8 is true when the model's image input is uint8 (Input.U8).
-	u8      bool
-	resize  string
-	inNames []string
+	u8     bool
+	resize string
+	// tfResize is the model's declared TensorFlow resize (MetaResize); nil
+	// means OpenCV's.
+	tfResize *TFBilinear
+	inNames  []string
 	// sizes is the orig_target_sizes input of DETR exports ("" Name: none).
 	sizes    ort.InputOutputInfo
 	outNames []string
@@ -122,9 +125,12 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 		return nil, fmt.Errorf("infer: model %s: run options: %w", cfg.Path, err)
 	}
 	d.pre.init(d.spec)
+	if d.tfResize != nil {
+		d.pre.tf = &tfResizer{k: *d.tfResize}
+	}
 	d.imgPool = d.NewInputPool()
 	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "reason", d.reason, "provider", d.provider,
-		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch)
+		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch, "resize", d.ResizeKernel())
 	return d, nil
 }
 
@@ -151,6 +157,15 @@ func (d *Detector) bindClasses(names []string) error {
 
 // InputSize returns the model input size in pixels.
 func (d *Detector) InputSize() (w, h int) { return d.params.inW, d.params.inH }
+
+// ResizeKernel names how Preprocess resizes: "opencv" (INTER_LINEAR) or
+// the TensorFlow resize the model declares (MetaResize).
+func (d *Detector) ResizeKernel() string {
+	if d.tfResize != nil {
+		return d.tfResize.String()
+	}
+	return "opencv"
+}
 
 // Provider returns the execution provider in use (e.g. "cpu").
 func (d *Detector) Provider() string { return d.provider }

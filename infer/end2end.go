@@ -67,7 +67,7 @@ func (d *Detector) suppress(c []candidate) []candidate {
 	if d.spec.nmsFree && !d.cfg.NMS {
 		return bestFirst(c)
 	}
-	return nms(c, d.cfg.iou())
+	return suppressOverlaps(c, d.cfg.iou(), d.cfg.AgnosticNMS)
 }
 
 // bestFirst sorts candidates by score, best first, and keeps at most

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/osprey-vision/osprey/geom"
@@ -67,15 +68,26 @@ func TestNMS(t *testing.T) {
 		{box: box(0), class: 2, score: 0.6}, // other class: kept
 		{box: box(6), class: 1, score: 0.7}, // IoU with box(1) = 5/15 < 0.45: kept
 	}
-	got := nms(c, 0.45)
-	want := []float32{0.9, 0.7, 0.6}
-	if len(got) != len(want) {
-		t.Fatalf("kept %+v", got)
-	}
-	for i, w := range want {
-		if got[i].score != w {
-			t.Errorf("kept[%d] = %+v, want score %g", i, got[i], w)
+	for _, tc := range []struct {
+		agnostic bool
+		want     []float32
+	}{
+		{false, []float32{0.9, 0.7, 0.6}},
+		// Across classes the class-2 box(0) overlaps box(1) too.
+		{true, []float32{0.9, 0.7}},
+	} {
+		got := suppressOverlaps(slices.Clone(c), 0.45, tc.agnostic)
+		if len(got) != len(tc.want) {
+			t.Fatalf("agnostic %v: kept %+v", tc.agnostic, got)
 		}
+		for i, w := range tc.want {
+			if got[i].score != w {
+				t.Errorf("agnostic %v: kept[%d] = %+v, want score %g", tc.agnostic, i, got[i], w)
+			}
+		}
+	}
+	if got := nms(slices.Clone(c), 0.45); len(got) != 3 {
+		t.Errorf("nms is class-aware: kept %+v", got)
 	}
 }
 

@@ -16,7 +16,11 @@ const (
 // nms keeps the best-scoring candidates, dropping any box that overlaps a
 // kept box of the same class by more than iou. It sorts and reorders c in
 // place and returns the kept prefix.
-func nms(c []candidate, iou float32) []candidate {
+func nms(c []candidate, iou float32) []candidate { return suppressOverlaps(c, iou, false) }
+
+// suppressOverlaps is nms; agnostic compares boxes of any class, so one
+// box keeps only its best class, as TF.js COCO-SSD's detect() does.
+func suppressOverlaps(c []candidate, iou float32, agnostic bool) []candidate {
 	slices.SortFunc(c, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
 	if len(c) > maxCandidates {
 		c = c[:maxCandidates]
@@ -25,7 +29,7 @@ func nms(c []candidate, iou float32) []candidate {
 	for i := range c {
 		ok := true
 		for j := range kept {
-			if c[j].class == c[i].class && c[j].box.IoU(c[i].box) > float64(iou) {
+			if (agnostic || c[j].class == c[i].class) && c[j].box.IoU(c[i].box) > float64(iou) {
 				ok = false
 				break
 			}

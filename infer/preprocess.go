@@ -20,7 +20,14 @@ type preprocessor struct {
 	// format's scale, shift, mean and std in one table.
 	lut [3][256]float32
 	// src[k] is the BGR channel model channel k reads.
-	src    [3]int
+	src [3]int
+	// scale, shift, mean and std are the format's value range, for values
+	// that do not come from the lookup tables (tf).
+	scale, shift float32
+	mean, std    [3]float32
+	// tf, when set, resizes like TensorFlow (the model's MetaResize)
+	// instead of with OpenCV.
+	tf     *tfResizer
 	closed bool
 }
 
@@ -31,6 +38,7 @@ func (p *preprocessor) init(spec *formatSpec) {
 
 // setSpec fills the channel map and lookup tables for spec.
 func (p *preprocessor) setSpec(spec *formatSpec) {
+	p.scale, p.shift, p.mean, p.std = spec.scale, spec.shift, spec.mean, spec.std
 	p.src = [3]int{2, 1, 0} // RGB from BGR
 	if spec.bgr {
 		p.src = [3]int{0, 1, 2}
@@ -65,7 +73,8 @@ func (p *preprocessor) close() {
 //
 // OpenCV resizes; everything after that is one pass from the resized
 // pixels into dst (channel order, value range, padding and layout at once),
-// with no intermediate image.
+// with no intermediate image. A model that declares TensorFlow's resize
+// (MetaResize) gets it instead, computed straight into dst.
 func (d *Detector) Preprocess(img gocv.Mat, dst *Input) error {
 	if img.Empty() {
 		return fmt.Errorf("infer: preprocess: empty image")
@@ -96,13 +105,20 @@ func (d *Detector) Preprocess(img gocv.Mat, dst *Input) error {
 		return fmt.Errorf("infer: preprocess: image has %d channels, want 1, 3 or 4", img.Channels())
 	}
 	t, w, h := fitTransform(src.Cols(), src.Rows(), inW, inH, d.resize, d.spec.padTopLeft)
+	r := region{w: w, h: h, left: int(t.PadX), top: int(t.PadY), inW: inW, inH: inH}
+	pad := uint8(d.spec.padValue)
+	if p.tf != nil {
+		if err := p.fillTF(src, dst, r, pad, d.u8, d.layout); err != nil {
+			return err
+		}
+		dst.Transform = t
+		return nil
+	}
 	gocv.Resize(src, &p.resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
 	px, err := p.resized.DataPtrUint8()
 	if err != nil {
 		return fmt.Errorf("infer: preprocess: %w", err)
 	}
-	r := region{w: w, h: h, left: int(t.PadX), top: int(t.PadY), inW: inW, inH: inH}
-	pad := uint8(d.spec.padValue)
 	switch {
 	case d.u8:
 		fillU8(dst.U8, px, r, p.src, pad, d.layout)
@@ -227,5 +243,105 @@ func fillU8(out []uint8, px []uint8, r region, src [3]int, pad uint8, l layout) 
 func fill(b []uint8, v uint8) {
 	for i := range b {
 		b[i] = v
+	}
+}
+
+// fillTF resizes the BGR image src into dst with TensorFlow's arithmetic
+// (see TFBilinear): each value is the float32 TensorFlow's resize yields,
+// then the format's value range (rounded to the nearest integer for uint8
+// inputs), in the model's channel order and layout, padding the rest.
+func (p *preprocessor) fillTF(src gocv.Mat, dst *Input, r region, pad uint8, u8 bool, l layout) error {
+	if !src.IsContinuous() { // a region of a frame
+		src.CopyTo(&p.bgr)
+		src = p.bgr
+	}
+	px, err := src.DataPtrUint8()
+	if err != nil {
+		return fmt.Errorf("infer: preprocess: %w", err)
+	}
+	p.tf.prepare(src.Cols(), src.Rows(), r.w, r.h)
+	vals := p.tf.resize(px, 3*src.Cols())
+	if u8 {
+		fillFloatU8(dst.U8, vals, r, p.src, pad, l)
+		return nil
+	}
+	p.fillFloat(dst.Data, vals, r, pad, l)
+	return nil
+}
+
+// fillFloatU8 is fillU8 for resized values that are not whole (in 0..255):
+// each rounds to the nearest integer.
+func fillFloatU8(out []uint8, vals []float32, r region, src [3]int, pad uint8, l layout) {
+	if r.w != r.inW || r.h != r.inH {
+		fill(out, pad)
+	}
+	plane := r.inW * r.inH
+	c0, c1, c2 := src[0], src[1], src[2]
+	for y := range r.h {
+		row := vals[y*r.w*3 : (y+1)*r.w*3]
+		at := (r.top+y)*r.inW + r.left
+		if l == layoutNCHW {
+			for x := range r.w {
+				v := row[3*x : 3*x+3]
+				i := at + x
+				out[i], out[plane+i], out[2*plane+i] = uint8(v[c0]+0.5), uint8(v[c1]+0.5), uint8(v[c2]+0.5)
+			}
+			continue
+		}
+		o := out[3*at : 3*(at+r.w)]
+		for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
+			o[i], o[i+1], o[i+2] = uint8(row[i+c0]+0.5), uint8(row[i+c1]+0.5), uint8(row[i+c2]+0.5)
+		}
+	}
+}
+
+// fillFloat is fillNHWC and fillNCHW for resized values that are not whole:
+// the format's value range is computed, not looked up.
+func (p *preprocessor) fillFloat(out []float32, vals []float32, r region, pad uint8, l layout) {
+	plane := r.inW * r.inH
+	if r.w != r.inW || r.h != r.inH {
+		for k := range 3 {
+			pv := p.lut[k][pad]
+			for i := range plane {
+				if l == layoutNCHW {
+					out[k*plane+i] = pv
+				} else {
+					out[3*i+k] = pv
+				}
+			}
+		}
+	}
+	c0, c1, c2 := p.src[0], p.src[1], p.src[2]
+	scale, shift, mean, std := p.scale, p.shift, p.mean, p.std
+	// The SSD's convention (pixels as they are) is a plain reorder.
+	identity := scale == 1 && shift == 0 && std[0] == 0
+	val := func(k int, v float32) float32 {
+		x := v*scale + shift
+		if std[0] != 0 {
+			x = (x - mean[k]) / std[k]
+		}
+		return x
+	}
+	for y := range r.h {
+		row := vals[y*r.w*3 : (y+1)*r.w*3]
+		at := (r.top+y)*r.inW + r.left
+		switch {
+		case l == layoutNCHW:
+			for x := range r.w {
+				v := row[3*x : 3*x+3]
+				i := at + x
+				out[i], out[plane+i], out[2*plane+i] = val(0, v[c0]), val(1, v[c1]), val(2, v[c2])
+			}
+		case identity:
+			o := out[3*at : 3*(at+r.w)]
+			for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
+				o[i], o[i+1], o[i+2] = row[i+c0], row[i+c1], row[i+c2]
+			}
+		default:
+			o := out[3*at : 3*(at+r.w)]
+			for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
+				o[i], o[i+1], o[i+2] = val(0, row[i+c0]), val(1, row[i+c1]), val(2, row[i+c2])
+			}
+		}
 	}
 }

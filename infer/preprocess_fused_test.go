@@ -157,7 +157,8 @@ func TestPreprocessUint8Input(t *testing.T) {
 }
 
 // go test ./infer -run '^$' -bench Preprocess: the fused pass against the
-// chain, interleaved in one process, on one vtest frame into the SSD's input.
+// chain and TF's resize, interleaved in one process, on one vtest frame into
+// the SSD's input.
 func BenchmarkPreprocess(b *testing.B) {
 	requireRuntime(b)
 	frames := videoFrames(b, vtestPath, 1)
@@ -183,6 +184,23 @@ func BenchmarkPreprocess(b *testing.B) {
 			}
 		}
 	})
+	// TF's resize (models with osprey.resize, like the COCO-SSD import).
+	for _, u := range []bool{false, true} {
+		d := tfSSD(b, u)
+		in := d.NewInputPool().Get()
+		defer in.Release()
+		name := "tf-resize"
+		if u {
+			name += "-uint8"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := d.Preprocess(frames[0], in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("opencv-chain", func(b *testing.B) {
 		for b.Loop() {
 			copy(in.Data, chainPreprocess(b, c.d, frames[0]))

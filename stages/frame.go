@@ -56,7 +56,9 @@ type Frame struct {
 	// no budget. A stage that receives a frame past its deadline drops it.
 	Deadline time.Time
 	// Image is the decoded frame; nil on metadata-only copies (event sinks).
-	// Use Retain/Release, never Close.
+	// Use Retain/Release, never Close. A stage may replace it (the privacy
+	// stage gives the sinks a redacted copy); it then closes the old image
+	// in an OnRelease hook, since an earlier holder may still read it.
 	Image Image
 	// Width and Height are the image size in pixels, kept after Image is released.
 	Width, Height int

@@ -280,6 +280,30 @@ type Shared struct {
 	overlays   func(stream string) Overlay
 	tracks     func(stream string) []object.Track
 	modelInput func() (w, h int)
+	redacted   func(stream string) bool
+}
+
+// ProvideRedaction registers the function that says whether a stream's
+// pictures reach the sinks redacted (the privacy stage calls it).
+func (s *Shared) ProvideRedaction(fn func(stream string) bool) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.redacted = fn
+	s.mu.Unlock()
+}
+
+// Redacted reports whether stream's pictures reach the sinks redacted: a
+// recorder must then encode them instead of copying the camera's stream.
+func (s *Shared) Redacted(stream string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	fn := s.redacted
+	s.mu.Unlock()
+	return fn != nil && fn(stream)
 }
 
 // ProvideTracks registers the function that returns a stream's current

@@ -31,6 +31,19 @@ type Update struct {
 	// Ended holds the tracks removed on this frame, as last seen: unmatched
 	// for longer than MaxLost, or all of them on Flush.
 	Ended []Track
+	// Earlier holds, for the tracks confirmed on this frame after more than
+	// one match, their matched boxes on the earlier frames while they were
+	// tentative, oldest first: what an offline writer can report for those
+	// frames once it knows the track is real.
+	Earlier []Sighting
+}
+
+// Sighting is one matched box of a track on an earlier frame.
+type Sighting struct {
+	ID    uint64
+	At    time.Time
+	Box   geom.Rect
+	Score float64
 }
 
 // state is a track's place in its lifecycle.
@@ -62,6 +75,9 @@ type strack struct {
 	// frame looked.
 	paused time.Duration
 	looked bool
+
+	// early holds the matched boxes while tentative (Update.Earlier).
+	early []Sighting
 }
 
 // Tracker associates detections to tracks on one stream. It is not safe for
@@ -313,6 +329,8 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 		t.tracks = append(t.tracks, s)
 		if cfg.MinHits <= 1 || (cfg.ConfirmScore > 0 && d.Score >= cfg.ConfirmScore) {
 			t.confirm(s, up)
+		} else {
+			s.early = append(s.early, Sighting{At: at, Box: d.Box, Score: d.Score})
 		}
 	}
 }
@@ -351,6 +369,13 @@ func (t *Tracker) confirm(s *strack, up *Update) {
 	s.state = confirmed
 	s.Confirmed = true
 	up.Started = append(up.Started, s.Track)
+	if n := len(s.early); n > 1 {
+		for _, e := range s.early[:n-1] {
+			e.ID = s.ID
+			up.Earlier = append(up.Earlier, e)
+		}
+	}
+	s.early = nil
 }
 
 // age marks unmatched tracks lost and removes those past their limit.
@@ -434,6 +459,9 @@ func (t *Tracker) take(s *strack, dets []Detection, di int, at time.Time) {
 	s.LastSeen = at
 	s.paused = 0
 	s.Hits++
+	if s.state == tentative {
+		s.early = append(s.early, Sighting{At: at, Box: s.Box, Score: d.Score})
+	}
 	if s.state == lost {
 		s.state = confirmed
 	}

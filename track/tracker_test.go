@@ -371,3 +371,34 @@ func TestBenchSceneTracksEveryObject(t *testing.T) {
 		t.Fatalf("unmatched tracks:%s", b.String())
 	}
 }
+
+// A track confirmed after MinHits matches hands its tentative matches back
+// in Update.Earlier on the frame it is confirmed; one confirmed at once has
+// none.
+func TestEarlierSightings(t *testing.T) {
+	tr := New(DefaultConfig())
+	var earlier []Sighting
+	for i := range 4 {
+		at := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		dets := []Detection{{Box: geom.Rect{X: 10 + 3*float64(i), Y: 10, W: 40, H: 90}, Score: 0.8}}
+		if i == 0 {
+			dets = append(dets, Detection{Box: geom.Rect{X: 300, Y: 10, W: 40, H: 90}, Score: 0.95})
+		}
+		up := tr.Update(dets, at, true)
+		if len(up.Earlier) > 0 && i != 2 {
+			t.Fatalf("frame %d: earlier sightings %v, want them only on the confirming frame 2", i, up.Earlier)
+		}
+		earlier = append(earlier, up.Earlier...)
+	}
+	if len(earlier) != 2 {
+		t.Fatalf("earlier sightings %v, want the 2 tentative matches", earlier)
+	}
+	for k, e := range earlier {
+		if e.ID != 2 || !e.At.Equal(t0.Add(time.Duration(k)*100*time.Millisecond)) || e.Score != 0.8 {
+			t.Errorf("sighting %d: %+v, want track 2 at frame %d", k, e, k)
+		}
+	}
+	if earlier[0].Box.X != 10 {
+		t.Errorf("first sighting box %v, want the first detection's", earlier[0].Box)
+	}
+}

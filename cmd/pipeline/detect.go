@@ -47,6 +47,7 @@ func cmdDetect(ctx context.Context, args []string) int {
 	fs.StringVar(&o.cfg.Resize, "resize", "", "letterbox or stretch (default: the format's)")
 	conf := fs.Float64("confidence", infer.DefaultConfidence, "minimum score")
 	iou := fs.Float64("iou", infer.DefaultIoU, "non-maximum suppression IoU threshold")
+	fs.BoolVar(&o.cfg.AgnosticNMS, "agnostic-nms", false, "suppress overlapping boxes across classes (TF.js COCO-SSD's detect(): with -iou 0.5)")
 	fs.StringVar(&classes, "classes", "", "keep only these labels, comma-separated (e.g. person,car)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per image or frame")
 	fs.StringVar(&o.out, "out", "", "write an annotated image (several frames: name-0001.jpg, ...)")

@@ -147,6 +147,9 @@ func printFormat(w io.Writer, path string, m *onnxModel) {
 		return
 	}
 	fmt.Fprintf(w, "format  %s\nreason  %s\n", fi.Format, fi.Reason)
+	if fi.Resize != "" {
+		fmt.Fprintf(w, "resize  %s (metadata %s)\n", fi.Resize, infer.MetaResize)
+	}
 	if fi.Labels != nil {
 		fmt.Fprintf(w, "labels  %d from metadata: %s\n", len(fi.Labels), strings.Join(fi.Labels[:min(5, len(fi.Labels))], ", "))
 	}

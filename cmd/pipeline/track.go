@@ -21,7 +21,7 @@ import (
 // MOTChallenge results; `pipeline track eval` scores results against
 // ground truth.
 //
-//	pipeline track --det det.txt --fps F [--config pipeline.yaml] --out res.txt
+//	pipeline track --det det.txt --fps F [--config pipeline.yaml] [--delay D] [--min-streak K] --out res.txt
 //	pipeline track eval --gt gt.txt --res res.txt [--gt ... --res ...] [--json]
 func cmdTrack(_ context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "eval" {
@@ -33,8 +33,10 @@ func cmdTrack(_ context.Context, args []string) int {
 	fps := fs.Float64("fps", 0, "the sequence's frame rate (frame n is at (n-1)/fps seconds)")
 	cfgPath := fs.String("config", "", "pipeline YAML whose track: section configures the tracker (default: the built-in defaults)")
 	out := fs.String("out", "", "results file to write (frame,id,x,y,w,h,score,-1,-1,-1); - for stdout")
+	delay := fs.Duration("delay", 0, "offline writer: wait this long before committing a frame, to report tracks' first frames once confirmed and fill gaps closed within it (0: what the pipeline reports live)")
+	streak := fs.Int("min-streak", 0, "offline writer: report a track only once matched on this many consecutive frames (0: the tracker's confirmation)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: pipeline track --det det.txt --fps F [--config pipeline.yaml] --out res.txt\n       pipeline track eval --gt gt.txt --res res.txt [--json]")
+		fmt.Fprintln(os.Stderr, "usage: pipeline track --det det.txt --fps F [--config pipeline.yaml] [--delay D] [--min-streak K] --out res.txt\n       pipeline track eval --gt gt.txt --res res.txt [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -44,7 +46,11 @@ func cmdTrack(_ context.Context, args []string) int {
 		fs.Usage()
 		return 2
 	}
-	if err := runTrack(*det, *fps, *cfgPath, *out); err != nil {
+	if *delay < 0 || *streak < 0 {
+		fmt.Fprintf(os.Stderr, "pipeline track: --delay and --min-streak must be >= 0, got %v and %d\n", *delay, *streak)
+		return 2
+	}
+	if err := runTrack(*det, *fps, *cfgPath, *out, mot.Options{Delay: *delay, MinStreak: *streak}); err != nil {
 		fmt.Fprintf(os.Stderr, "pipeline track: %v\n", err)
 		return 1
 	}
@@ -69,7 +75,7 @@ func trackConfig(path string) (track.Config, error) {
 	return tc.Track, nil
 }
 
-func runTrack(detPath string, fps float64, cfgPath, outPath string) error {
+func runTrack(detPath string, fps float64, cfgPath, outPath string, opts mot.Options) error {
 	cfg, err := trackConfig(cfgPath)
 	if err != nil {
 		return err
@@ -81,7 +87,7 @@ func runTrack(detPath string, fps float64, cfgPath, outPath string) error {
 	if err != nil {
 		return err
 	}
-	res, err := mot.Run(frames, fps, cfg)
+	res, err := mot.RunWith(frames, fps, cfg, opts)
 	if err != nil {
 		return err
 	}

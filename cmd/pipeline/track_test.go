@@ -134,8 +134,10 @@ func TestTrackBadInput(t *testing.T) {
 		})
 	}
 	for _, args := range [][]string{
-		{"track", "--det", "x.txt", "--out", "y.txt"},              // no fps
-		{"track", "--fps", "10", "--out", "y.txt"},                 // no det
+		{"track", "--det", "x.txt", "--out", "y.txt"}, // no fps
+		{"track", "--fps", "10", "--out", "y.txt"},    // no det
+		{"track", "--det", "x", "--fps", "10", "--out", "y", "--delay", "-1s"},
+		{"track", "--det", "x", "--fps", "10", "--out", "y", "--min-streak", "-2"},
 		{"track", "eval", "--gt", "a.txt"},                         // gt without res
 		{"track", "eval", "--gt", "a", "--res", "b", "--res", "c"}, // unpaired
 	} {
@@ -219,5 +221,45 @@ func TestSequenceName(t *testing.T) {
 		if got := sequenceName(in); got != want {
 			t.Errorf("sequenceName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// --delay and --min-streak reach the offline writer: with a lag the
+// tracks' first frames and short gaps are reported too, so there are more
+// rows than the live output and the same IDs.
+func TestTrackWriterFlags(t *testing.T) {
+	dir := t.TempDir()
+	_, det := writeScene(t, dir, 1)
+	rows := func(extra ...string) map[string]bool {
+		t.Helper()
+		res := filepath.Join(dir, "res.txt")
+		args := append([]string{"track", "--det", det, "--fps", "30", "--out", res}, extra...)
+		var code int
+		stderr := captureStderr(t, func() { code = dispatch(context.Background(), args) })
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, stderr)
+		}
+		b, err := os.ReadFile(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Split(l, ",")
+			out[f[0]+","+f[1]] = true // frame,id
+		}
+		return out
+	}
+	live, lagged := rows(), rows("--delay", "300ms")
+	if len(lagged) <= len(live) {
+		t.Fatalf("--delay 300ms: %d rows, want more than the live %d", len(lagged), len(live))
+	}
+	for k := range live {
+		if !lagged[k] {
+			t.Fatalf("--delay 300ms lost live row %s", k)
+		}
+	}
+	if strict := rows("--min-streak", "10"); len(strict) >= len(live) {
+		t.Fatalf("--min-streak 10: %d rows, want fewer than the live %d", len(strict), len(live))
 	}
 }

@@ -474,6 +474,9 @@ func (c *converter) finish() (*onnx.ModelProto, error) {
 		return nil, fmt.Errorf("tfjs: %s: building the ONNX graph failed: %w", c.m.Path, err)
 	}
 	m.DocString = "converted from TF.js graph model " + c.m.Path + " by osprey (infer/tfjs)"
+	if v := cutResize(c.m, c.opts.Input, c.opts.InputShape); v != "" {
+		setMeta(m, MetaResize, v)
+	}
 	return m, nil
 }
 

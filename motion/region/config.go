@@ -22,11 +22,14 @@ type Config struct {
 	// FullFrameShare: when the regions' total area reaches this share of the
 	// frame, one full-frame run replaces them.
 	FullFrameShare float64 `yaml:"full_frame_share"`
+	// MaxDownscale is the most a crop may be scaled down to the model input
+	// (1: never); a plan needing more runs the whole frame instead.
+	MaxDownscale float64 `yaml:"max_downscale"`
 }
 
 // Defaults returns the region settings used when the config names none.
 func Defaults() Config {
-	return Config{Enabled: true, Max: 4, Margin: 0.25, FullFrameShare: 0.6}
+	return Config{Enabled: true, Max: 4, Margin: 0.25, FullFrameShare: 0.6, MaxDownscale: 1}
 }
 
 // Validate reports every bad field at once; each error starts with the field
@@ -41,6 +44,9 @@ func (c Config) Validate() error {
 	}
 	if math.IsNaN(c.FullFrameShare) || c.FullFrameShare <= 0 || c.FullFrameShare > 1 {
 		errs = append(errs, stages.Errorf("full_frame_share", "must be in (0,1] (a share of the frame area), got %g", c.FullFrameShare))
+	}
+	if math.IsNaN(c.MaxDownscale) || c.MaxDownscale < 1 || c.MaxDownscale > 10 {
+		errs = append(errs, stages.Errorf("max_downscale", "must be in 1..10 (how much a crop may shrink to the model input; 1 never shrinks), got %g", c.MaxDownscale))
 	}
 	return errors.Join(errs...)
 }

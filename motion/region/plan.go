@@ -35,7 +35,8 @@ type cluster struct{ content, crop geom.Rect }
 // scaled up rather than down. Crops that overlap are merged when one crop
 // costs no more pixels than the two; beyond cfg.Max the pair whose merged
 // crop is smallest is merged first. When the crops' total area reaches
-// cfg.FullFrameShare of the frame, the plan is the full frame.
+// cfg.FullFrameShare of the frame, or a crop would be scaled down by more
+// than cfg.MaxDownscale to fit the model, the plan is the full frame.
 //
 // A non-positive model or frame size yields the full frame: the caller
 // should have rejected it with CheckModelInput.
@@ -92,6 +93,12 @@ func PlanRegions(cfg Config, motion, tracks []geom.Rect, frameW, frameH, inW, in
 	var total float64
 	for _, c := range cs {
 		total += c.crop.Area()
+		// A crop larger than the model input is scaled down: it costs the
+		// same detector run as the whole frame and, measured, finds fewer
+		// of the objects the whole frame finds (docs/motion.md).
+		if c.crop.W > cfg.MaxDownscale*float64(inW)+1 || c.crop.H > cfg.MaxDownscale*float64(inH)+1 {
+			return full
+		}
 	}
 	if total >= cfg.FullFrameShare*fw*fh {
 		return full

@@ -9,7 +9,7 @@ import (
 )
 
 func TestPlanRegions(t *testing.T) {
-	share := func(s float64) Config { c := Defaults(); c.FullFrameShare = s; return c }
+	share := func(s float64) Config { c := Defaults(); c.FullFrameShare = s; c.MaxDownscale = 2; return c }
 	capped := share(0.9)
 	capped.Max = 2
 	full := []geom.Rect{{W: 768, H: 576}}
@@ -49,6 +49,9 @@ func TestPlanRegions(t *testing.T) {
 		{name: "big object gets a crop bigger than the model input", cfg: share(0.9), inW: 300, inH: 300,
 			motion: []geom.Rect{{X: 200, Y: 100, W: 300, H: 400}},
 			want:   []geom.Rect{{X: 62, Y: 0, W: 576, H: 576}}},
+		{name: "a crop the model would shrink runs the full frame by default", cfg: func() Config { c := Defaults(); c.FullFrameShare = 0.9; return c }(), inW: 300, inH: 300,
+			motion: []geom.Rect{{X: 200, Y: 100, W: 300, H: 400}},
+			want:   full, wantFull: true},
 		{name: "big object with the default share runs full frame", cfg: Defaults(), inW: 300, inH: 300,
 			motion: []geom.Rect{{X: 200, Y: 100, W: 300, H: 400}},
 			want:   full, wantFull: true},
@@ -134,11 +137,12 @@ func TestMerge(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, Defaults().Validate())
-	bad := Config{Max: 0, Margin: -1, FullFrameShare: 1.5}
+	bad := Config{Max: 0, Margin: -1, FullFrameShare: 1.5, MaxDownscale: 0.5}
 	require.EqualError(t, bad.Validate(),
 		"max: must be in 1..16, got 0: each region is one detector run, so a high cap costs more than one full-frame run\n"+
 			"margin: must be in 0..2 (a share of a box's larger side), got -1\n"+
-			"full_frame_share: must be in (0,1] (a share of the frame area), got 1.5")
+			"full_frame_share: must be in (0,1] (a share of the frame area), got 1.5\n"+
+			"max_downscale: must be in 1..10 (how much a crop may shrink to the model input; 1 never shrinks), got 0.5")
 	require.NoError(t, CheckModelInput(300, 300))
 	require.EqualError(t, CheckModelInput(-1, -1),
 		"enabled: the model's input size is dynamic (-1x-1), so regions cannot be sized to it: set regions.enabled: false, or use a model with a fixed input size")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/object"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -20,6 +21,19 @@ type Detections struct {
 	Time       time.Time   `json:"time"`
 	FrameSeq   uint64      `json:"frame_seq"`
 	Detections []Detection `json:"detections"`
+	// Tracks are the frame's tracks that carry secondary models' answers
+	// (secondary:): their attributes and child detections.
+	Tracks []TrackAnswers `json:"tracks,omitempty"`
+}
+
+// TrackAnswers is one track's secondary answers in a Detections message;
+// boxes normalised like the detections'.
+type TrackAnswers struct {
+	ID         uint64             `json:"id"`
+	Label      string             `json:"label"`
+	Box        geom.Rect          `json:"box"`
+	Attributes []object.Attribute `json:"attributes,omitempty"`
+	Children   []Detection        `json:"children,omitempty"`
 }
 
 // Detection is one detection in a Detections message.
@@ -45,10 +59,19 @@ func (s *Sink) publishDetections(f *stages.Frame) {
 	d := Detections{Schema: event.SchemaVersion, Pipeline: s.cfg.Pipeline, Stream: f.Stream,
 		Time: time.Now().UTC(), FrameSeq: f.Seq, Detections: make([]Detection, 0, len(f.Detections))}
 	w, h := float64(f.Width), float64(f.Height)
+	norm := func(b geom.Rect) geom.Rect { return geom.Rect{X: b.X / w, Y: b.Y / h, W: b.W / w, H: b.H / h} }
 	for _, det := range f.Detections {
-		b := det.Box
-		d.Detections = append(d.Detections, Detection{Label: det.Label, Confidence: det.Confidence,
-			Box: geom.Rect{X: b.X / w, Y: b.Y / h, W: b.W / w, H: b.H / h}})
+		d.Detections = append(d.Detections, Detection{Label: det.Label, Confidence: det.Confidence, Box: norm(det.Box)})
+	}
+	for _, t := range f.Tracks {
+		if len(t.Attributes) == 0 && len(t.Children) == 0 {
+			continue
+		}
+		ta := TrackAnswers{ID: t.ID, Label: t.Label, Box: norm(t.Box), Attributes: t.Attributes}
+		for _, c := range t.Children {
+			ta.Children = append(ta.Children, Detection{Label: c.Label, Confidence: c.Confidence, Box: norm(c.Box)})
+		}
+		d.Tracks = append(d.Tracks, ta)
 	}
 	body, err := json.Marshal(d)
 	if err != nil {

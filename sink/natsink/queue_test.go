@@ -12,6 +12,7 @@ import (
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
+	"github.com/osprey-vision/osprey/object"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -116,7 +117,14 @@ func TestDetections(t *testing.T) {
 	sub, _ := nc.SubscribeSync("osprey.lobby.*.detections")
 	nc.Flush()
 	f := &stages.Frame{Stream: "door-cam", Seq: 7, Width: 800, Height: 600, Inferred: true,
-		Detections: []infer.Detection{{Label: "person", Confidence: 0.8, Box: geom.Rect{X: 400, Y: 300, W: 80, H: 60}}}}
+		Detections: []infer.Detection{{Label: "person", Confidence: 0.8, Box: geom.Rect{X: 400, Y: 300, W: 80, H: 60}}},
+		// A track with a secondary model's answers (a face inside) and one without.
+		Tracks: []object.Track{
+			{ID: 3, Label: "person", Box: geom.Rect{X: 400, Y: 300, W: 80, H: 60},
+				Attributes: []object.Attribute{{Name: "colour", Value: "red", Confidence: 0.9}},
+				Children:   []object.Detection{{Label: "face", Confidence: 0.7, Box: geom.Rect{X: 400, Y: 300, W: 8, H: 6}}}},
+			{ID: 4, Label: "person", Box: geom.Rect{X: 0, Y: 0, W: 80, H: 60}},
+		}}
 	if err := s.Write(context.Background(), f); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +138,10 @@ func TestDetections(t *testing.T) {
 	}
 	if d.FrameSeq != 7 || len(d.Detections) != 1 || d.Detections[0].Box != (geom.Rect{X: 0.5, Y: 0.5, W: 0.1, H: 0.1}) {
 		t.Fatalf("detections message %s", m.Data)
+	}
+	if len(d.Tracks) != 1 || d.Tracks[0].ID != 3 || d.Tracks[0].Attributes[0].Value != "red" ||
+		len(d.Tracks[0].Children) != 1 || d.Tracks[0].Children[0].Box != (geom.Rect{X: 0.5, Y: 0.5, W: 0.01, H: 0.01}) {
+		t.Fatalf("track answers in %s", m.Data)
 	}
 	if st := s.Stats(); st.DetectionsPublished != 1 || st.Published != 0 {
 		t.Fatalf("stats %+v", st)

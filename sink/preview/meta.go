@@ -1,7 +1,11 @@
 package preview
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/object"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -36,6 +40,22 @@ type boxMsg struct {
 	Label string    `json:"label"`
 	Score float64   `json:"score"`
 	Box   geom.Rect `json:"box"`
+	// Attrs are the track's secondary attributes as text ("colour: red
+	// (0.91)"), Children its secondary detections (faces), when any.
+	Attrs    string   `json:"attrs,omitempty"`
+	Children []boxMsg `json:"children,omitempty"`
+}
+
+// answersOf formats a track's secondary answers (secondary:) for boxMsg.
+func answersOf(t object.Track) (attrs string, children []boxMsg) {
+	parts := make([]string, len(t.Attributes))
+	for i, a := range t.Attributes {
+		parts[i] = fmt.Sprintf("%s: %s (%.2f)", a.Name, a.Value, a.Confidence)
+	}
+	for _, c := range t.Children {
+		children = append(children, boxMsg{Label: c.Label, Score: float64(c.Confidence), Box: c.Box})
+	}
+	return strings.Join(parts, ", "), children
 }
 
 // overlayMsg is sent once when the "meta" channel opens: the stream's zones
@@ -76,6 +96,7 @@ func boxesOf(f *stages.Frame) []boxMsg {
 		out := make([]boxMsg, len(f.Tracks))
 		for i, t := range f.Tracks {
 			out[i] = boxMsg{ID: t.ID, Label: t.Label, Score: t.Score, Box: t.Box}
+			out[i].Attrs, out[i].Children = answersOf(t)
 		}
 		return out
 	}

@@ -101,6 +101,8 @@ var (
 	// motionColor and regionColor draw the motion gate's view (?motion=1).
 	motionColor = color.RGBA{R: 255, G: 112, B: 67, A: 255}
 	regionColor = color.RGBA{R: 41, G: 182, B: 246, A: 255}
+	// childColor draws secondary detections inside a track (faces).
+	childColor = color.RGBA{R: 255, G: 235, B: 59, A: 255}
 )
 
 // renderJPEG copies f's image into canvas, draws the overlay and encodes it.
@@ -146,6 +148,12 @@ func drawOverlay(img *gocv.Mat, f *stages.Frame, ov overlayMsg) {
 			text = fmt.Sprintf("#%d %s", b.ID, text)
 		}
 		gocv.PutText(img, text, image.Pt(r.Min.X, max(r.Min.Y-4, 12)), gocv.FontHersheySimplex, 0.45, boxColor, 1)
+		if b.Attrs != "" {
+			gocv.PutText(img, b.Attrs, image.Pt(r.Min.X, r.Max.Y+14), gocv.FontHersheySimplex, 0.45, boxColor, 1)
+		}
+		for _, c := range b.Children {
+			gocv.Rectangle(img, image.Rect(int(c.Box.X), int(c.Box.Y), int(c.Box.Right()), int(c.Box.Bottom())), childColor, 2)
+		}
 	}
 }
 

@@ -149,7 +149,9 @@ func (s *Sink) recorder(stream string) (*recorder, error) {
 	if s.res.StreamURL != nil {
 		raw = s.res.StreamURL(stream)
 	}
-	if s.cfg.Mode == ModeAuto && isRTSP(raw) {
+	// A redacted stream is encoded from its redacted frames: the camera's
+	// own stream still shows what privacy hides.
+	if s.cfg.Mode == ModeAuto && isRTSP(raw) && !s.res.Shared.Redacted(stream) {
 		s.wg.Go(func() {
 			r.runCopy(s.ctx, raw)
 			if !r.encoding.Load() {

@@ -10,9 +10,11 @@ import (
 
 	"github.com/osprey-vision/osprey/analytics"
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/geom"
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/realpart"
+	"github.com/osprey-vision/osprey/object"
 	"github.com/osprey-vision/osprey/picture"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/track"
@@ -154,4 +156,45 @@ func TestDetectAndTrackOnRealFrames(t *testing.T) {
 	for _, f := range out {
 		f.Release()
 	}
+}
+
+// Offline, the tracker runs on the file's own clock: the same frames give
+// the same tracks and events however fast they were read.
+func TestTrackOfflineRunsOnTheFileClock(t *testing.T) {
+	run := func(offline bool, readEvery time.Duration) (ended []uint64, times []time.Duration) {
+		tcfg := track.DefaultConfig()
+		tcfg.MinHits, tcfg.MaxLost = 1, 500*time.Millisecond
+		tr := NewTrack("p", tcfg, analytics.Config{})
+		tr.offline = offline
+		start := time.Now()
+		var first time.Time
+		for i := 0; i < 30; i++ {
+			f := &stages.Frame{Stream: "cam", Seq: uint64(i + 1), Width: 640, Height: 480,
+				Captured: start.Add(time.Duration(i) * readEvery),
+				Media:    time.Unix(0, 0).Add(time.Duration(i) * 100 * time.Millisecond), Inferred: true}
+			// A person walks right, and is out of sight on frames 10-19 (1 s).
+			if i < 10 || i >= 20 {
+				f.Detections = []object.Detection{{Label: "person", Confidence: 0.9, Box: geom.Rect{X: float64(20 + 10*i), Y: 100, W: 40, H: 100}}}
+			}
+			_, err := tr.Process(context.Background(), f)
+			require.NoError(t, err)
+			for _, e := range f.Events {
+				if first.IsZero() {
+					first = e.Time
+				}
+				times = append(times, e.Time.Sub(first))
+				if e.Type == event.TrackEnded {
+					ended = append(ended, e.TrackID)
+				}
+			}
+		}
+		return ended, times
+	}
+	paced, pacedTimes := run(true, 100*time.Millisecond)
+	fast, fastTimes := run(true, time.Millisecond)
+	require.Equal(t, []uint64{1}, paced, "the first track ends in the 1 s gap (max_lost 500ms)")
+	require.Equal(t, paced, fast)
+	require.Equal(t, pacedTimes, fastTimes, "event times follow the file's clock")
+	live, _ := run(false, time.Millisecond)
+	require.Empty(t, live, "live, 10 frames 1 ms apart are no gap at all")
 }

@@ -56,6 +56,9 @@ type DetectOptions struct {
 	// NMS runs non-maximum suppression on NMS-free formats too
 	// (yolo-end2end, detr), which skip it by default.
 	NMS bool `yaml:"nms"`
+	// AgnosticNMS suppresses overlapping boxes across classes (TF.js
+	// COCO-SSD's detect() does, with iou 0.5).
+	AgnosticNMS bool `yaml:"agnostic_nms"`
 	// Every runs inference on one frame in N per stream; the others only go
 	// through the tracker's prediction, so tracks stay smooth at camera rate.
 	Every int `yaml:"every"`
@@ -105,7 +108,7 @@ func (c *DetectConfig) InferConfig(resolve func(string) string) infer.Config {
 		Path: path, Format: m.Format, Labels: m.Labels, Library: m.Library,
 		Providers: m.Providers, Threads: m.Threads, InterOpThreads: m.InterOpThreads, Spin: m.Spin,
 		Confidence: d.Confidence, IoU: d.IoU, Classes: d.Classes, Batch: d.Batch, Resize: m.Resize,
-		NMS: d.NMS, DETR: m.DETR,
+		NMS: d.NMS, AgnosticNMS: d.AgnosticNMS, DETR: m.DETR,
 	}
 }
 

@@ -27,6 +27,8 @@ type Track struct {
 	dets     []track.Detection
 	// cur is the configuration built from, for Reconfigure's diff.
 	cur TrackConfig
+	// offline runs the trackers on the file's own clock (Frame.Media).
+	offline bool
 }
 
 type streamTrack struct {
@@ -36,6 +38,32 @@ type streamTrack struct {
 	tracks []track.Track
 	w, h   int
 	seq    uint64
+	// last is the clock of the stream's latest frame; anchor and
+	// anchorMedia tie the offline clock to the first frame's capture time.
+	last, anchor, anchorMedia time.Time
+}
+
+// clock is the time the tracker and analytics run on: the capture time
+// live, and offline the first frame's capture time advanced by the file's
+// own position, so velocities, max_lost and dwell times come out the same
+// however fast the file is read.
+func (t *Track) clock(s *streamTrack, f *stages.Frame) time.Time {
+	if !t.offline || f.Media.IsZero() {
+		return f.Captured
+	}
+	if s.anchor.IsZero() {
+		s.anchor, s.anchorMedia = f.Captured, f.Media
+	}
+	return s.anchor.Add(f.Media.Sub(s.anchorMedia))
+}
+
+// ended returns the time a stream's tracks end at when it is flushed: now
+// live, its latest frame's clock offline.
+func (t *Track) ended(s *streamTrack) time.Time {
+	if t.offline && !s.last.IsZero() {
+		return s.last
+	}
+	return time.Now()
 }
 
 // NewTrack returns the track stage.
@@ -61,20 +89,21 @@ func (t *Track) Process(ctx context.Context, f *stages.Frame) ([]*stages.Frame, 
 	for _, d := range f.Detections {
 		t.dets = append(t.dets, track.Detection{Box: d.Box, ClassID: d.ClassID, Label: d.Label, Score: float64(d.Confidence)})
 	}
+	now := t.clock(s, f)
 	var up track.Update
 	switch fo := f.Focus; {
 	case fo.Skip:
 		// Motion gating skipped the detector: nobody looked for anything.
-		up = s.tracker.UpdateFocused(nil, f.Captured, false, lookedNowhere)
+		up = s.tracker.UpdateFocused(nil, now, false, lookedNowhere)
 	case f.Inferred && len(fo.Regions) > 0:
-		up = s.tracker.UpdateFocused(t.dets, f.Captured, true, func(b geom.Rect) bool { return insideAny(b, fo.Regions) })
+		up = s.tracker.UpdateFocused(t.dets, now, true, func(b geom.Rect) bool { return insideAny(b, fo.Regions) })
 	default:
-		up = s.tracker.Update(t.dets, f.Captured, f.Inferred)
+		up = s.tracker.Update(t.dets, now, f.Inferred)
 	}
 	f.Tracks = up.Tracks
 	s.tracks = up.Tracks
-	f.Events = append(f.Events, s.engine.Update(up.Tracks, up.Started, up.Ended, f.Width, f.Height, f.Seq, f.Captured)...)
-	s.w, s.h, s.seq = f.Width, f.Height, f.Seq
+	f.Events = append(f.Events, s.engine.Update(up.Tracks, up.Started, up.Ended, f.Width, f.Height, f.Seq, now)...)
+	s.w, s.h, s.seq, s.last = f.Width, f.Height, f.Seq, now
 	return []*stages.Frame{f}, nil
 }
 
@@ -101,13 +130,12 @@ func (t *Track) Close(context.Context) error {
 	if t.onClose == nil {
 		return nil
 	}
-	now := time.Now()
 	for id, s := range t.streams {
 		ended := s.tracker.Flush()
 		if len(ended) == 0 {
 			continue
 		}
-		if evs := s.engine.Update(nil, nil, ended, s.w, s.h, s.seq, now); len(evs) > 0 {
+		if evs := s.engine.Update(nil, nil, ended, s.w, s.h, s.seq, t.ended(s)); len(evs) > 0 {
 			t.onClose(id, evs...)
 		}
 	}

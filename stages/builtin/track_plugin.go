@@ -53,6 +53,7 @@ func TrackPlugin() stages.StagePlugin {
 			t := NewTrack(res.Pipeline, c.Track, c.AnalyticsConfig())
 			t.OnClose(res.Emit)
 			t.cur = *c
+			t.offline = !res.Live
 			res.Shared.ProvideOverlays(t.Overlays)
 			res.Shared.ProvideTracks(t.Tracks)
 			// The tracker is cheap and needs every inferred frame: a frame that

@@ -1,8 +1,6 @@
 package builtin
 
 import (
-	"time"
-
 	"github.com/osprey-vision/osprey/analytics"
 	"github.com/osprey-vision/osprey/event"
 )
@@ -38,5 +36,5 @@ func (t *Track) ForgetStream(id string) []event.Event {
 	if len(ended) == 0 {
 		return nil
 	}
-	return s.engine.Update(nil, nil, ended, s.w, s.h, s.seq, time.Now())
+	return s.engine.Update(nil, nil, ended, s.w, s.h, s.seq, t.ended(s))
 }

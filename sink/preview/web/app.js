@@ -154,6 +154,12 @@ function draw(m) {
     ctx.strokeRect(x * sx, y * sy, bw * sx, bh * sy);
     const label = (b.id ? '#' + b.id + ' ' : '') + b.label + ' ' + Math.round(b.score * 100) + '%';
     ctx.fillText(label, x * sx, Math.max(12, y * sy - 4));
+    if (b.attrs) ctx.fillText(b.attrs, x * sx, (y + bh) * sy + 12);
+    for (const c of b.children || []) {
+      ctx.strokeStyle = '#ffeb3b';
+      ctx.strokeRect(c.box[0] * sx, c.box[1] * sy, c.box[2] * sx, c.box[3] * sy);
+      ctx.strokeStyle = '#00e676';
+    }
     P.boxesDrawn++;
   }
 }

@@ -18,9 +18,11 @@ import (
 )
 
 var (
-	run  = flag.Bool("mot15", false, "run the tracker and SORT on the MOT15 development sequences")
-	over = flag.String("mot15.config", "", `settings over DefaultConfig for TestDevSet, a JSON object with the Config field names (e.g. {"CameraMotion":true}); the targets are then checked on that setting`)
-	dir  = flag.String("mot15.dir", "../../../../shared/data/mot15-dev", "directory holding KITTI-17, TUD-Stadtmitte, ETH-Sunnyday (det.txt, gt.txt, seqinfo.ini)")
+	run    = flag.Bool("mot15", false, "run the tracker and SORT on the MOT15 development sequences")
+	over   = flag.String("mot15.config", "", `settings over DefaultConfig for TestDevSet, a JSON object with the Config field names (e.g. {"CameraMotion":true}); the targets are then checked on that setting`)
+	delay  = flag.Duration("mot15.delay", 0, "with TestDevSet: the writer's fixed lag (mot.Options.Delay; 0: what the pipeline reports live)")
+	streak = flag.Int("mot15.streak", 0, "with TestDevSet: report a track only once matched on this many consecutive frames (mot.Options.MinStreak; 0: off)")
+	dir    = flag.String("mot15.dir", "../../../../shared/data/mot15-dev", "directory holding KITTI-17, TUD-Stadtmitte, ETH-Sunnyday (det.txt, gt.txt, seqinfo.ini)")
 )
 
 // Sequences are the development sequences, in report order.
@@ -64,9 +66,15 @@ func load(t testing.TB, name string) sequence {
 	return s
 }
 
-// runOsprey tracks s with cfg and scores it.
+// runOsprey tracks s with cfg, reports what the pipeline reports live
+// (or what -mot15.delay and -mot15.streak ask for) and scores it.
 func runOsprey(t testing.TB, s sequence, cfg track.Config) eval.Result {
-	res, err := mot.Run(s.det, s.fps, cfg)
+	return runOspreyWith(t, s, cfg, mot.Options{Delay: *delay, MinStreak: *streak})
+}
+
+// runOspreyWith is runOsprey with the writer's options.
+func runOspreyWith(t testing.TB, s sequence, cfg track.Config, opts mot.Options) eval.Result {
+	res, err := mot.RunWith(s.det, s.fps, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,11 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/osprey-vision/osprey/track"
+	"github.com/osprey-vision/osprey/track/eval"
+	"github.com/osprey-vision/osprey/track/mot"
 )
 
 var (
@@ -125,4 +128,68 @@ func TestLeaveOneOut(t *testing.T) {
 		t.Logf("| %s | %s | %+.3f | %+.3f |", name, cands[best].name, got, without)
 	}
 	t.Logf("mean held-out MOTA − SORT %+.3f (without either feature %+.3f)", mean, base)
+}
+
+// TestWriterLeaveOneOut measures the offline writer's options
+// (mot.Options: a fixed lag that reports tracks' first frames once
+// confirmed and fills gaps closed within it, and a SORT-like hit streak
+// before a track is reported) on the default tracker: per-sequence MOTA,
+// IDF1 and IDSW for each setting, then the same leave-one-out check as
+// TestLeaveOneOut (chosen on two sequences by mean MOTA, scored on the
+// third). The evidence behind keeping them opt-in (docs/tracking.md).
+func TestWriterLeaveOneOut(t *testing.T) {
+	if !*run || !*tune {
+		t.Skip("pass -mot15 -mot15.tune")
+	}
+	type cand struct {
+		name string
+		opts mot.Options
+		res  []eval.Result
+	}
+	var cands []cand
+	for _, d := range []time.Duration{0, 300 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+		for _, k := range []int{0, 4, 6, 8} {
+			cands = append(cands, cand{name: fmt.Sprintf("delay %v, min streak %d", d, k), opts: mot.Options{Delay: d, MinStreak: k}})
+		}
+	}
+	var sortMOTA []float64
+	for _, n := range Sequences {
+		s := load(t, n)
+		sortMOTA = append(sortMOTA, runSORT(s).MOTA)
+		for i := range cands {
+			cands[i].res = append(cands[i].res, runOspreyWith(t, s, track.DefaultConfig(), cands[i].opts))
+		}
+	}
+	t.Log("| writer | KITTI-17 MOTA / IDF1 / IDSW | TUD-Stadtmitte | ETH-Sunnyday | mean MOTA | mean IDF1 | combined MOTA |")
+	for _, c := range cands {
+		var mota, idf1 float64
+		line := "| " + c.name + " |"
+		for _, r := range c.res {
+			mota += r.MOTA / float64(len(c.res))
+			idf1 += r.IDF1 / float64(len(c.res))
+			line += fmt.Sprintf(" %.3f / %.3f / %d |", r.MOTA, r.IDF1, r.IDSwitches)
+		}
+		t.Logf("%s %.3f | %.3f | %.3f |", line, mota, idf1, eval.Combine(c.res...).MOTA)
+	}
+	t.Log("| held out | chosen on the other two | held-out MOTA − SORT | with the live writer |")
+	var mean, base float64
+	for hold, name := range Sequences {
+		best, bestScore := 0, math.Inf(-1)
+		for i, c := range cands {
+			score := 0.0
+			for k, r := range c.res {
+				if k != hold {
+					score += r.MOTA
+				}
+			}
+			if score > bestScore+1e-9 {
+				best, bestScore = i, score
+			}
+		}
+		got, live := cands[best].res[hold].MOTA-sortMOTA[hold], cands[0].res[hold].MOTA-sortMOTA[hold]
+		mean += got / float64(len(Sequences))
+		base += live / float64(len(Sequences))
+		t.Logf("| %s | %s | %+.3f | %+.3f |", name, cands[best].name, got, live)
+	}
+	t.Logf("mean held-out MOTA − SORT %+.3f (live writer %+.3f)", mean, base)
 }

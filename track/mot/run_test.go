@@ -1,0 +1,124 @@
+package mot
+
+import (
+	"testing"
+	"time"
+
+	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/track"
+)
+
+// walker is one object moving right 4 px a frame, detected on the frames
+// for which seen returns true, scoring score.
+func walker(frames int, score float64, seen func(n int) bool) []Frame {
+	var out []Frame
+	for n := 1; n <= frames; n++ {
+		f := Frame{Number: n}
+		if seen(n) {
+			f.Rows = []Row{{Frame: n, ID: -1, Box: geom.Rect{X: 100 + 4*float64(n), Y: 50, W: 40, H: 100}, Conf: score}}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// reported returns the frames on which track 1 is reported.
+func reported(t *testing.T, frames []Frame, opts Options) []int {
+	t.Helper()
+	res, err := RunWith(frames, 10, track.DefaultConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for i, r := range res {
+		if r.Track.ID != 1 {
+			t.Fatalf("result %d: track %d, want only track 1", i, r.Track.ID)
+		}
+		if i > 0 && res[i-1].Frame >= r.Frame {
+			t.Fatalf("results out of frame order: %d after %d", r.Frame, res[i-1].Frame)
+		}
+		got = append(got, r.Frame)
+	}
+	return got
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The zero Options report what the pipeline reports live; Delay backfills
+// a track's tentative frames and fills a gap closed within the lag, and
+// only then.
+func TestRunWithDelay(t *testing.T) {
+	// Score 0.8 < confirm_score: confirmed on its 3rd hit (frame 3).
+	// Missed on frames 6-7 (closed on 8, 2 frames later) and 11-15
+	// (closed on 16, 5 frames later).
+	frames := walker(20, 0.8, func(n int) bool { return (n < 6 || n > 7) && (n < 11 || n > 15) })
+	live := []int{3, 4, 5, 8, 9, 10, 16, 17, 18, 19, 20}
+	if got := reported(t, frames, Options{}); !equal(got, live) {
+		t.Fatalf("live: frames %v, want %v", got, live)
+	}
+	if res, _ := Run(frames, 10, track.DefaultConfig()); len(res) != len(live) {
+		t.Fatalf("Run: %d results, want the live %d", len(res), len(live))
+	}
+	// A 300 ms lag at 10 fps is 3 frames: frames 1-2 (confirmed on 3, 2
+	// frames later) and the 2-frame gap are reported; of the 5-frame gap
+	// only the last 3 frames were still uncommitted when frame 16 matched.
+	want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20}
+	if got := reported(t, frames, Options{Delay: 300 * time.Millisecond}); !equal(got, want) {
+		t.Fatalf("delay 300ms: frames %v, want %v", got, want)
+	}
+	// The filled boxes lie on the line between the two matched ones.
+	res, _ := RunWith(frames, 10, track.DefaultConfig(), Options{Delay: 300 * time.Millisecond})
+	var b5, b6, b8 geom.Rect
+	for _, r := range res {
+		switch r.Frame {
+		case 5:
+			b5 = r.Track.Box
+		case 6:
+			b6 = r.Track.Box
+			if r.Track.Matched {
+				t.Error("a filled box is reported as matched")
+			}
+		case 8:
+			b8 = r.Track.Box
+		}
+	}
+	if want := b5.X + (b8.X-b5.X)/3; b6.X < want-1e-9 || b6.X > want+1e-9 {
+		t.Errorf("filled frame 6 at x %.3f, want %.3f (a third of the way from frame 5 to 8)", b6.X, want)
+	}
+}
+
+// MinStreak holds a track back until that many consecutive matches, and a
+// track that never gets them is never reported.
+func TestRunWithMinStreak(t *testing.T) {
+	frames := walker(12, 0.95, func(n int) bool { return n != 3 && n != 7 })
+	// Confirmed at once (score >= confirm_score); a streak of 3 is first
+	// reached on frame 6 (4, 5, 6), and from then on every match counts.
+	want := []int{6, 8, 9, 10, 11, 12}
+	if got := reported(t, frames, Options{MinStreak: 3}); !equal(got, want) {
+		t.Fatalf("min streak 3: frames %v, want %v", got, want)
+	}
+	// With a 200 ms lag (2 frames) frames 4 and 5 and the gap at 7 come back.
+	want = []int{4, 5, 6, 7, 8, 9, 10, 11, 12}
+	if got := reported(t, frames, Options{MinStreak: 3, Delay: 200 * time.Millisecond}); !equal(got, want) {
+		t.Fatalf("min streak 3, delay 200ms: frames %v, want %v", got, want)
+	}
+	if got := reported(t, frames, Options{MinStreak: 6}); len(got) != 0 {
+		t.Fatalf("min streak 6: reported on %v, want never", got)
+	}
+	if _, err := RunWith(frames, 10, track.DefaultConfig(), Options{Delay: -time.Second}); err == nil {
+		t.Error("negative delay accepted")
+	}
+	if _, err := RunWith(frames, 10, track.DefaultConfig(), Options{MinStreak: -1}); err == nil {
+		t.Error("negative min streak accepted")
+	}
+}
