@@ -20,6 +20,7 @@ import (
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/internal/cvthreads"
+	"github.com/osprey-vision/osprey/internal/sched"
 	"github.com/osprey-vision/osprey/metrics"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -93,6 +94,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 		StreamURL:   a.streamURL,
 		SourceState: a.onSourceState,
 		Stats:       (&liveStats{m: a.Metrics}).get,
+		Background:  background(cfg.Scheduling.BackgroundPolicy(), log),
 	}
 	g := stages.Graph{
 		Pipeline:     cfg.Name,
@@ -291,5 +293,22 @@ func (a *App) closeUnstarted() {
 	}
 	for _, s := range a.sinks {
 		_ = s.Close(context.Background())
+	}
+}
+
+// background returns Resources.Background for policy p: fn runs on a thread
+// with p; a refusal (CPUs gone from the cpuset since the file was checked)
+// is logged once, and fn runs anyway.
+func background(p sched.Policy, log *slog.Logger) func(fn func()) {
+	var once sync.Once
+	return func(fn func()) {
+		sched.Run(p, func(err error) {
+			if err != nil {
+				once.Do(func() {
+					log.Warn("background threads run without their scheduling", "scheduling", p.String(), "err", err)
+				})
+			}
+			fn()
+		})
 	}
 }

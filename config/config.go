@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/osprey-vision/osprey/event"
+	"github.com/osprey-vision/osprey/internal/sched"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -64,6 +65,9 @@ type Pipeline struct {
 	// conversions (default 1: the pipeline's stages already run in
 	// parallel; 0: OpenCV's default of every core).
 	OpenCVThreads *int `yaml:"opencv_threads"`
+	// Scheduling sets how the kernel schedules background threads against
+	// inference (docs/design.md#scheduling).
+	Scheduling Scheduling `yaml:"scheduling"`
 	// Queues overrides the link in front of each stage.
 	Queues Queues `yaml:"queues"`
 	// Metrics configures the /metrics and /healthz endpoint.
@@ -123,6 +127,30 @@ type Queues struct {
 	Sinks      *stages.Link `yaml:"sinks"`
 }
 
+// Scheduling lowers the threads that do background work, so the kernel
+// runs the detector first: the preview's encoders (WebRTC and MJPEG) and the
+// recorder's. Event sinks stay at the pipeline's priority (their queues
+// block, so a starved one would hold the detector back).
+type Scheduling struct {
+	// Background is the background threads' class: idle (SCHED_IDLE, the
+	// default: they run only on CPUs inference leaves free), batch
+	// (SCHED_BATCH at Nice), nice (Nice only) or normal (untouched).
+	Background sched.Class `yaml:"background"`
+	// Nice is the background threads' nice value for batch and nice
+	// (default 10; 0..19, lowering works without privileges).
+	Nice *int `yaml:"nice"`
+	// CPUs, when set, confines background threads to these CPUs ("1",
+	// "2-3"); they must be in the process's cpuset.
+	CPUs string `yaml:"cpus"`
+}
+
+// BackgroundPolicy returns the policy for background threads (the file
+// was validated, so its CPU list parses).
+func (s Scheduling) BackgroundPolicy() sched.Policy {
+	cpus, _ := sched.ParseCPUs(s.CPUs)
+	return sched.Policy{Class: s.Background, Nice: s.Nice, CPUs: cpus}
+}
+
 // Metrics configures the Prometheus /metrics and /healthz endpoint.
 type Metrics struct {
 	// Listen is host:port; empty disables the endpoint. Loopback by default.
@@ -131,7 +159,7 @@ type Metrics struct {
 
 // defaults returns the pipeline's own settings with every default set.
 func defaults() Pipeline {
-	return Pipeline{DrainTimeout: 10 * time.Second}
+	return Pipeline{DrainTimeout: 10 * time.Second, Scheduling: Scheduling{Background: sched.Idle}}
 }
 
 // Stage returns the decoded section of the stage plugin called name.
@@ -285,6 +313,7 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 	if n := p.OpenCVThreads; n != nil && (*n < 0 || *n > 256) {
 		msg("opencv_threads", "must be in 0..256 (0: OpenCV's default), got %d", *n)
 	}
+	p.Scheduling.validate(msg)
 	if p.DrainTimeout <= 0 {
 		msg("drain_timeout", "must be > 0, got %s", p.DrainTimeout)
 	}
@@ -364,4 +393,15 @@ func SectionKey(s Section, key string) any {
 		return nil
 	}
 	return f.Interface()
+}
+
+func (s Scheduling) validate(msg func(path, format string, a ...any)) {
+	if n := s.Nice; n != nil && (*n < 0 || *n > 19) {
+		msg("scheduling.nice", "must be in 0..19 (background threads are only ever lowered), got %d", *n)
+	} else if n != nil && (s.Background == sched.Idle || s.Background == sched.Normal) {
+		msg("scheduling.nice", "applies to background: batch or nice, not %s", s.Background)
+	}
+	if _, err := sched.ParseAllowed(s.CPUs); err != nil {
+		msg("scheduling.cpus", "%v", err)
+	}
 }

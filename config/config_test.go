@@ -12,6 +12,7 @@ import (
 	"github.com/osprey-vision/osprey/capture"
 	"github.com/osprey-vision/osprey/components"
 	"github.com/osprey-vision/osprey/internal/realpart"
+	"github.com/osprey-vision/osprey/internal/sched"
 	"github.com/osprey-vision/osprey/sink/jsonl"
 	"github.com/osprey-vision/osprey/stages"
 	"github.com/osprey-vision/osprey/stages/builtin"
@@ -80,6 +81,20 @@ func TestParseGoodPipeline(t *testing.T) {
 	sc, ok := p.Streams[0].Config.(*capture.Config)
 	require.True(t, ok, "the stream is decoded by capture, its scheme's source")
 	require.Equal(t, capture.DefaultStallTimeout, sc.StallTimeout, "capture's defaults, applied once")
+	require.Equal(t, sched.Policy{Class: sched.Idle}, p.Scheduling.BackgroundPolicy(), "background threads are SCHED_IDLE unless the file says otherwise")
+}
+
+func TestSchedulingSection(t *testing.T) {
+	model := writeModel(t)
+	conf := "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling: {background: batch, nice: 15, cpus: \"0\"}\ndetect: {cpus: \"0\", nice: 0}\n"
+	p, err := Parse("p.yaml", []byte(conf), components.Builtin())
+	require.NoError(t, err)
+	fifteen := 15
+	require.Equal(t, sched.Policy{Class: sched.Batch, Nice: &fifteen, CPUs: sched.CPUs{0}}, p.Scheduling.BackgroundPolicy())
+	dc, ok := StageConfig[builtin.DetectConfig](p, "detect")
+	require.True(t, ok)
+	zero := 0
+	require.Equal(t, sched.Policy{Nice: &zero, CPUs: sched.CPUs{0}}, dc.Detect.ThreadPolicy())
 }
 
 func TestOfflineModeForPlainFiles(t *testing.T) {
@@ -157,6 +172,46 @@ func TestParseErrors(t *testing.T) {
 			name: "motion regions cap",
 			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nmotion: {regions: {max: 0}}\n",
 			err:  `p.yaml:3:25: motion.regions.max: must be in 1..16, got 0`,
+		},
+		{
+			name: "unknown mode has its position",
+			conf: "mode: bogus\nstreams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\n",
+			err:  `p.yaml:1:7: mode: unknown mode "bogus" (use live or offline)`,
+		},
+		{
+			name: "unknown scheduling class",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling:\n  background: fifo\n",
+			err:  `p.yaml:4:15: scheduling.background: unknown scheduling class "fifo": use idle, batch, nice, normal`,
+		},
+		{
+			name: "background nice only lowers",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling: {background: batch, nice: -5}\n",
+			err:  `p.yaml:3:39: scheduling.nice: must be in 0..19 (background threads are only ever lowered), got -5`,
+		},
+		{
+			name: "nice with idle",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling: {nice: 5}\n",
+			err:  `p.yaml:3:20: scheduling.nice: applies to background: batch or nice, not idle`,
+		},
+		{
+			name: "background cpus do not parse",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling:\n  cpus: 1-x\n",
+			err:  `p.yaml:4:9: scheduling.cpus: "1-x" in "1-x": want CPU numbers and ranges like 0-1,3`,
+		},
+		{
+			name: "background cpus outside the cpuset",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling:\n  cpus: \"1000\"\n",
+			err:  `p.yaml:4:9: scheduling.cpus: CPU 1000 is not available to this process (it may use `,
+		},
+		{
+			name: "detect cpus outside the cpuset",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\ndetect:\n  cpus: 0,1000\n",
+			err:  `p.yaml:4:9: detect.cpus: CPU 1000 is not available to this process (it may use `,
+		},
+		{
+			name: "detect nice out of range",
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\ndetect:\n  nice: 20\n",
+			err:  `p.yaml:4:9: detect.nice: must be in -20..19 (below 0 needs CAP_SYS_NICE), got 20`,
 		},
 		{
 			name: "syntax error",

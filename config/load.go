@@ -475,6 +475,13 @@ func (d *decoder) walk(n ast.Node, t reflect.Type, path string) {
 		return
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		// goccy reports a value's own parse error (an unknown mode or
+		// scheduling class) without a position too: parse it here.
+		if sn, ok := n.(*ast.StringNode); ok {
+			if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(sn.Value)); err != nil {
+				d.add(n, path, err.Error())
+			}
+		}
 		return
 	}
 	switch t.Kind() {

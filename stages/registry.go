@@ -253,6 +253,24 @@ type Resources struct {
 	Saturated func() bool
 	// Control answers requests about the running pipeline (NATS control).
 	Control Control
+	// Background, when set, runs fn on an OS thread with the pipeline's
+	// background scheduling (`scheduling:`: a lower class, nice value or
+	// CPUs; the pipeline logs a refusal once and runs fn anyway) and
+	// returns when fn does. Run a goroutine's whole encoding loop
+	// (preview, MJPEG, recording) in it, as the goroutine's last call: the
+	// goroutine stays on the lowered thread, which ends with it. Work that a
+	// blocking queue waits on (event sinks) must not use it, or the
+	// detector could wait for a thread the kernel runs last.
+	Background func(fn func())
+}
+
+// RunInBackground runs fn through r.Background, or directly when r has none.
+func (r *Resources) RunInBackground(fn func()) {
+	if r != nil && r.Background != nil {
+		r.Background(fn)
+		return
+	}
+	fn()
 }
 
 // Shared is what components provide each other while a pipeline is built

@@ -34,13 +34,28 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	canvas := gocv.NewMat()
 	defer canvas.Close()
-	var last uint64
-	pace := st.pacer()
 	motion := r.URL.Query().Get("motion") == "1" // draw the motion gate's boxes and regions
 	// The client leaving or the sink closing ends the stream.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.ctx, cancel)()
+	// The encoding runs on a goroutine of its own with the background
+	// scheduling: the handler's goroutine belongs to net/http and must not
+	// keep a lowered thread.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.inBackground(func() { s.streamMJPEG(ctx, w, rc, st, &canvas, motion) })
+	}()
+	<-done
+}
+
+// streamMJPEG writes multipart JPEGs of st's newest frames to w until ctx
+// is done or the client goes away.
+func (s *Sink) streamMJPEG(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, st *stream, canvas *gocv.Mat, motion bool) {
+	var last uint64
+	pace := st.pacer()
+	id := st.id
 	for {
 		f, g := st.next(ctx, last)
 		if f == nil {
@@ -55,7 +70,7 @@ func (s *Sink) handleMJPEG(w http.ResponseWriter, r *http.Request) {
 			f.Release()
 			continue
 		}
-		buf, err := renderJPEG(f, &canvas, st.overlays(), motion, s.cfg.MJPEGQuality)
+		buf, err := renderJPEG(f, canvas, st.overlays(), motion, s.cfg.MJPEGQuality)
 		f.Release()
 		if err != nil {
 			s.log.Warn("preview: mjpeg encode failed", "stream", id, "err", err)

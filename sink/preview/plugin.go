@@ -15,6 +15,9 @@ func Plugin() stages.SinkPlugin {
 			if err != nil {
 				return nil, err
 			}
+			// Before any stream exists: each stream's encode loop reads it
+			// as it starts.
+			s.background = res.Background
 			s.overlays = res.Shared.Overlays
 			for _, id := range res.Streams {
 				if err := s.RefreshOverlays(id); err != nil {

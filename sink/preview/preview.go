@@ -50,8 +50,11 @@ type Sink struct {
 	// overlays provides each stream's zones and lines (RefreshOverlays).
 	overlays  func(stream string) stages.Overlay
 	saturated atomic.Pointer[func() bool]
-	handler   http.Handler
-	review    *reviewStore // with review set
+	// background runs an encoding loop on a lowered thread
+	// (stages.Resources.Background); nil runs it as it is.
+	background func(fn func())
+	handler    http.Handler
+	review     *reviewStore // with review set
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -276,8 +279,19 @@ func (s *Sink) stream(id string) (*stream, error) {
 	}
 	st.overlay = newOverlayMsg(nil, nil)
 	s.streams[id] = st
-	s.wg.Go(func() { st.encodeLoop(s.ctx) })
+	s.wg.Go(func() { s.inBackground(func() { st.encodeLoop(s.ctx) }) })
 	return st, nil
+}
+
+// inBackground runs fn, an encoding loop, with the pipeline's background
+// scheduling, so inference gets the CPU first. Call it as a goroutine's
+// last call: the goroutine keeps the lowered thread.
+func (s *Sink) inBackground(fn func()) {
+	if s.background == nil {
+		fn()
+		return
+	}
+	s.background(fn)
 }
 
 func (s *Sink) lookup(id string) *stream {

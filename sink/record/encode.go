@@ -60,7 +60,9 @@ func (r *recorder) encodeFrames() {
 		r.q = make(chan *stages.Frame, r.s.cfg.Encode.Queue)
 		r.done = make(chan struct{})
 		r.encoding.Store(true)
-		r.s.wg.Go(r.encodeLoop)
+		// The encoder runs with the pipeline's background scheduling:
+		// detection gets the CPU first, and the queue drops for the recorder.
+		r.s.wg.Go(func() { r.s.res.RunInBackground(r.encodeLoop) })
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/osprey-vision/osprey/infer"
 	"github.com/osprey-vision/osprey/infer/governor"
+	"github.com/osprey-vision/osprey/internal/sched"
 	"github.com/osprey-vision/osprey/stages"
 )
 
@@ -70,6 +71,12 @@ type DetectOptions struct {
 	// Workers is how many detector sessions run batches in parallel (each
 	// with model.threads threads); output keeps input order.
 	Workers int `yaml:"workers"`
+	// CPUs, when set, confines the detector's threads (the stage's own and
+	// ONNX Runtime's pool) to these CPUs ("0-1"); Nice, when set, is their
+	// nice value (below the pipeline's own needs CAP_SYS_NICE). Either one
+	// runs each detector session on a thread of its own.
+	CPUs string `yaml:"cpus"`
+	Nice *int   `yaml:"nice"`
 	// Governor, when set, steps quality down (model variant, detect.every)
 	// when inference latency exceeds its target, and back up with headroom.
 	Governor *governor.Config `yaml:"governor"`
@@ -103,6 +110,14 @@ func (c *DetectConfig) InferConfig(resolve func(string) string) infer.Config {
 		Confidence: d.Confidence, IoU: d.IoU, Classes: d.Classes, Batch: d.Batch, Resize: m.Resize,
 		NMS: d.NMS, AgnosticNMS: d.AgnosticNMS, DETR: m.DETR,
 	}
+}
+
+// ThreadPolicy returns the scheduling of the detector's threads (the zero
+// Policy when detect.cpus and detect.nice are unset; the config was
+// validated, so the CPU list parses).
+func (d DetectOptions) ThreadPolicy() sched.Policy {
+	cpus, _ := sched.ParseCPUs(d.CPUs)
+	return sched.Policy{Nice: d.Nice, CPUs: cpus}
 }
 
 // Validate reports every problem at once, each at its field's path.
@@ -169,6 +184,12 @@ func (c *DetectConfig) Validate(env stages.Env) error {
 	if d.Workers < 1 || d.Workers > MaxWorkers {
 		bad("detect.workers", "must be in 1..%d, got %d", MaxWorkers, d.Workers)
 	}
+	if _, err := sched.ParseAllowed(d.CPUs); err != nil {
+		bad("detect.cpus", "%v", err)
+	}
+	if n := d.Nice; n != nil && (*n < -20 || *n > 19) {
+		bad("detect.nice", "must be in -20..19 (below 0 needs CAP_SYS_NICE), got %d", *n)
+	}
 	if g := d.Governor; g != nil {
 		errs = append(errs, stages.Under("detect.governor", g.Validate()))
 		if d.Workers > 1 {
@@ -191,7 +212,7 @@ func DetectPlugin() stages.StagePlugin {
 // its session.
 func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, err error) {
 	icfg := c.InferConfig(res.Resolve)
-	var opened []*infer.Detector
+	var opened []Detector
 	defer func() {
 		if err != nil {
 			for _, d := range opened {
@@ -199,20 +220,27 @@ func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, 
 			}
 		}
 	}()
-	open := func() (*infer.Detector, error) {
-		d, err := infer.Open(icfg, res.Log)
-		if err == nil {
-			opened = append(opened, d)
+	policy := c.Detect.ThreadPolicy()
+	// open opens one session, on a thread of its own when detect.cpus or
+	// detect.nice ask for one; the governor's variants share its thread.
+	open := func() (*infer.Detector, Detector, *sched.Worker, error) {
+		w, err := newDetectThread(policy)
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		return d, err
+		d, run, err := openOn(w, true, icfg, res.Log)
+		if err == nil {
+			opened = append(opened, run)
+		}
+		return d, run, w, err
 	}
-	det, err := open()
+	det, run, thread, err := open()
 	if err != nil {
 		return nil, err
 	}
 	sampling := NewSampling(c.Detect.Every, c.Detect.MaxFPS)
 	inputs := NewInputs()
-	detect := NewDetect(det, c.Detect.Batch, inputs, res.Log)
+	detect := NewDetect(run, c.Detect.Batch, inputs, res.Log)
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "osprey_inferences_total", Help: "Inputs run through the detector, by stream: whole frames, or motion regions (one per region).",
 	}, []string{"stream"})
@@ -236,12 +264,13 @@ func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, 
 		detect.Govern(governor.New(*gc), sampling, func(path string) (Detector, error) {
 			vc := icfg
 			vc.Path = res.Resolve(path)
-			return infer.Open(vc, res.Log)
+			_, v, err := openOn(thread, false, vc, res.Log)
+			return v, err
 		}, func(l int, _ governor.Level) { level.Set(float64(l)) })
 	}
 	var replicas []stages.Stage
 	for i := 1; i < c.Detect.Workers; i++ {
-		d, err := open()
+		_, d, _, err := open()
 		if err != nil {
 			return nil, err
 		}

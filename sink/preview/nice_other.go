@@ -1,6 +1,0 @@
-//go:build !linux
-
-package preview
-
-// lowerThreadPriority is a no-op where thread priorities are not per thread.
-func lowerThreadPriority() {}
