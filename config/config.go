@@ -132,9 +132,10 @@ type Queues struct {
 // recorder's. Event sinks stay at the pipeline's priority (their queues
 // block, so a starved one would hold the detector back).
 type Scheduling struct {
-	// Background is the background threads' class: idle (SCHED_IDLE, the
-	// default: they run only on CPUs inference leaves free), batch
-	// (SCHED_BATCH at Nice), nice (Nice only) or normal (untouched).
+	// Background is the background threads' class: batch (SCHED_BATCH at
+	// Nice, the default: about a tenth of a busy CPU at nice 10), idle
+	// (SCHED_IDLE: only CPUs inference leaves free), nice (Nice only) or
+	// normal (untouched).
 	Background sched.Class `yaml:"background"`
 	// Nice is the background threads' nice value for batch and nice
 	// (default 10; 0..19, lowering works without privileges).
@@ -159,7 +160,7 @@ type Metrics struct {
 
 // defaults returns the pipeline's own settings with every default set.
 func defaults() Pipeline {
-	return Pipeline{DrainTimeout: 10 * time.Second, Scheduling: Scheduling{Background: sched.Idle}}
+	return Pipeline{DrainTimeout: 10 * time.Second, Scheduling: Scheduling{Background: sched.Batch}}
 }
 
 // Stage returns the decoded section of the stage plugin called name.

@@ -81,7 +81,7 @@ func TestParseGoodPipeline(t *testing.T) {
 	sc, ok := p.Streams[0].Config.(*capture.Config)
 	require.True(t, ok, "the stream is decoded by capture, its scheme's source")
 	require.Equal(t, capture.DefaultStallTimeout, sc.StallTimeout, "capture's defaults, applied once")
-	require.Equal(t, sched.Policy{Class: sched.Idle}, p.Scheduling.BackgroundPolicy(), "background threads are SCHED_IDLE unless the file says otherwise")
+	require.Equal(t, sched.Policy{Class: sched.Batch}, p.Scheduling.BackgroundPolicy(), "background threads are SCHED_BATCH (at the default nice 10) unless the file says otherwise")
 }
 
 func TestSchedulingSection(t *testing.T) {
@@ -190,8 +190,8 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "nice with idle",
-			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling: {nice: 5}\n",
-			err:  `p.yaml:3:20: scheduling.nice: applies to background: batch or nice, not idle`,
+			conf: "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nscheduling: {background: idle, nice: 5}\n",
+			err:  `p.yaml:3:38: scheduling.nice: applies to background: batch or nice, not idle`,
 		},
 		{
 			name: "background cpus do not parse",
