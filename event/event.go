@@ -84,6 +84,14 @@ type Event struct {
 	ClipOf string `json:"clip_of,omitempty"`
 	// ClipError says why there is no clip (clip.ready without Clip).
 	ClipError string `json:"clip_error,omitempty"`
+
+	// Node is the fleet node that processed the stream (fleet mode only).
+	Node string `json:"node,omitempty"`
+	// Lease is the revision at which Node acquired the stream's lease: it
+	// grows with every change of holder, so a consumer that has seen a
+	// higher lease for the stream can drop events of a lower one stamped
+	// after that (fleet mode only; docs/fleet.md).
+	Lease uint64 `json:"lease,omitempty"`
 }
 
 // New returns an event of type t with a fresh unique ID, the schema version and

@@ -20,6 +20,10 @@ type Detections struct {
 	Time       time.Time   `json:"time"`
 	FrameSeq   uint64      `json:"frame_seq"`
 	Detections []Detection `json:"detections"`
+	// Node and Lease say which fleet node processed the frame under which
+	// lease (fleet mode only, as on events).
+	Node  string `json:"node,omitempty"`
+	Lease uint64 `json:"lease,omitempty"`
 }
 
 // Detection is one detection in a Detections message.
@@ -43,7 +47,8 @@ func (s *Sink) publishDetections(f *stages.Frame) {
 		return
 	}
 	d := Detections{Schema: event.SchemaVersion, Pipeline: s.cfg.Pipeline, Stream: f.Stream,
-		Time: time.Now().UTC(), FrameSeq: f.Seq, Detections: make([]Detection, 0, len(f.Detections))}
+		Time: time.Now().UTC(), FrameSeq: f.Seq, Detections: make([]Detection, 0, len(f.Detections)),
+		Node: s.cfg.Node, Lease: f.Lease}
 	w, h := float64(f.Width), float64(f.Height)
 	for _, det := range f.Detections {
 		b := det.Box
