@@ -228,19 +228,23 @@ func (n *Node) bucket(ctx context.Context, js jetstream.JetStream, name string) 
 	var kv jetstream.KeyValue
 	var err error
 	for attempt := 0; ; attempt++ {
-		kv, err = js.KeyValue(ctx, name)
+		// Each attempt is bounded: a request into a cluster still electing
+		// its JetStream leader gets no answer at all.
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		kv, err = js.KeyValue(c, name)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(ctx, cfg)
-			if errors.Is(err, jetstream.ErrBucketExists) {
-				continue
-			}
+			kv, err = js.CreateKeyValue(c, cfg)
+		}
+		cancel()
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			continue
 		}
 		// A cluster still electing its JetStream leader answers "no
 		// responders" or times out for a few seconds.
-		if err == nil || attempt > 20 || ctx.Err() != nil || !(errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)) {
+		if err == nil || attempt > 15 || ctx.Err() != nil || !(errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)) {
 			break
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fleet: bucket %s on %s: %w", name, redact(n.o.URL), err)
