@@ -234,6 +234,11 @@ func (n *Node) bucket(ctx context.Context, js jetstream.JetStream, name string) 
 		kv, err = js.KeyValue(c, name)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			kv, err = js.CreateKeyValue(c, cfg)
+			if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+				// Servers before 2.11: expiries are seen at the next poll.
+				cfg.LimitMarkerTTL = 0
+				kv, err = js.CreateKeyValue(c, cfg)
+			}
 		}
 		cancel()
 		if errors.Is(err, jetstream.ErrBucketExists) {
@@ -634,7 +639,8 @@ func (n *Node) release(ctx context.Context, id, why string) {
 	rev := h.rev
 	n.mu.Unlock()
 	if r != nil {
-		if err := r.StopStream(id); err != nil {
+		// At a stop the pipeline is ending its streams itself.
+		if err := r.StopStream(id); err != nil && why != "stop" {
 			n.log.Warn("fleet: stop camera", "stream", id, "err", err)
 		}
 	}

@@ -404,7 +404,9 @@ func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out outlet) 
 			}
 		}
 		backoff = r.g.BackoffMin
-		f.Lease = lease
+		if lease != 0 { // the reload hub forwards frames its streams stamped
+			f.Lease = lease
+		}
 		if r.g.Budget > 0 {
 			f.Deadline = f.Captured.Add(r.g.Budget)
 		}
