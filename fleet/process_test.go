@@ -67,7 +67,6 @@ sinks:
   nats:
     url: %q
     detections: true
-    jetstream: {stream: FT, create: true, replicas: 3}
     spool: {dir: %s/spool-NODE}
 `, all, streams.String(), model, all, dir)
 	must(t, os.WriteFile(file, []byte(yaml), 0o644))
@@ -121,8 +120,13 @@ sinks:
 		}
 		return out
 	}
+	lastLog := time.Now()
 	waitFor(t, 40*time.Second, "every camera processed, two per node", func() bool {
 		h := held()
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			t.Logf("processing: %v", h)
+		}
 		return len(h["a"]) == 2 && len(h["b"]) == 2 && len(h["c"]) == 2
 	})
 
