@@ -245,8 +245,10 @@ func (n *Node) bucket(ctx context.Context, js jetstream.JetStream, name string) 
 			continue
 		}
 		// A cluster still electing its JetStream leader answers "no
-		// responders" or times out for a few seconds.
-		if err == nil || attempt > 15 || ctx.Err() != nil || !(errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)) {
+		// responders" or times out for a few seconds, and nodes starting
+		// together race to create the bucket ("stream not found" while
+		// another's create is under way): retry, bounded.
+		if err == nil || attempt > 15 || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)

@@ -176,6 +176,7 @@ sinks:
 				}
 			}
 			failovers = append(failovers, first.Sub(killed))
+			t.Logf("kill %d (%s): %s on a survivor after %v", k+1, victim, cam, first.Sub(killed).Round(time.Millisecond))
 		}
 		mu.Unlock()
 		if k+1 < kills {
