@@ -33,6 +33,10 @@ type Options struct {
 	NoSinks bool
 	// ExtraSinks are added after the configured ones (tests, bench).
 	ExtraSinks []stages.SinkSpec
+	// Node runs the pipeline as this fleet node: no stream starts until
+	// StartStream (the fleet starts those it holds), the pipeline runs until
+	// stopped, and events carry the node and the stream's lease.
+	Node string
 }
 
 // App is an assembled pipeline.
@@ -57,7 +61,11 @@ type App struct {
 	started    time.Time
 	stateMu    sync.Mutex
 	sources    map[string]stages.SourceState
-	srvAddr    atomic.Value // net.Addr of the metrics server once listening
+	// running maps the running streams to the lease they run under (0
+	// outside fleet mode).
+	running   map[string]uint64
+	onStreams func([]config.Stream)
+	srvAddr   atomic.Value // net.Addr of the metrics server once listening
 }
 
 // New builds every component of cfg through the registry cfg was decoded
@@ -67,7 +75,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, log: log, Metrics: metrics.New(), opts: opts, sources: map[string]stages.SourceState{},
+	a := &App{cfg: cfg, log: log, Metrics: metrics.New(), opts: opts, sources: map[string]stages.SourceState{}, running: map[string]uint64{},
 		stages: map[string][]stages.StageSpec{}, sinks: map[string]stages.Sink{}}
 	var built []func()
 	defer func() {
@@ -88,7 +96,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 	cvthreads.Set(cvThreads)
 
 	a.res = &stages.Resources{
-		Pipeline: cfg.Name, Streams: cfg.StreamIDs(), Live: cfg.Mode == config.Live,
+		Pipeline: cfg.Name, Node: opts.Node, Streams: cfg.StreamIDs(), Live: cfg.Mode == config.Live,
 		Log: log, Metrics: a.Metrics.Registry(), Now: time.Now, Resolve: cfg.Resolve, Shared: &stages.Shared{},
 		Emit:        a.emit,
 		StreamURL:   a.streamURL,
@@ -102,6 +110,8 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 		Weights:      cfg.Weights(),
 		Budget:       cfg.LatencyBudget,
 		DrainTimeout: cfg.DrainTimeout,
+		Node:         opts.Node,
+		Standing:     opts.Node != "",
 	}
 	if cfg.Mode == config.Offline {
 		// Offline, frames wait in blocking queues by design: a deadline
@@ -109,11 +119,15 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 		g.Budget = 0
 	}
 	for _, sc := range cfg.Streams {
+		if opts.Node != "" {
+			break // the fleet starts the streams this node holds
+		}
 		src, err := a.buildSource(sc)
 		if err != nil {
 			return nil, err
 		}
 		g.Sources = append(g.Sources, stages.SourceSpec{Stream: sc.ID, Source: src})
+		a.running[sc.ID] = 0
 	}
 	for _, sec := range cfg.Stages {
 		specs, err := sec.Stage.Build(sec.Config, a.res.Named("stage", sec.Name))

@@ -107,27 +107,25 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 	}
 	var errs []error
 	stop := func(id string) {
-		if err := a.runner.RemoveSource(id); err != nil {
+		if !a.isRunning(id) {
+			return
+		}
+		if err := a.stopStream(id); err != nil {
 			errs = append(errs, err)
 		}
-		for _, st := range a.builtStages() {
-			if f, ok := st.(stages.StreamForgetter); ok {
-				if evs := f.ForgetStream(id); len(evs) > 0 {
-					a.runner.Emit(id, evs...)
-				}
-			}
-		}
-		a.stateMu.Lock()
-		delete(a.sources, id)
-		a.stateMu.Unlock()
 	}
 	start := func(sc config.Stream) {
-		src, err := a.buildSource(sc)
-		if err == nil {
-			err = a.runner.AddSource(stages.SourceSpec{Stream: sc.ID, Source: src})
+		lease, ok := uint64(0), true
+		if a.fleet() {
+			// A fleet node runs only the streams it holds: the fleet starts
+			// new ones when it places them, and a restart keeps the lease.
+			lease, ok = a.heldLease(sc.ID)
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("app: start stream %s: %w", sc.ID, err))
+		if !ok {
+			return
+		}
+		if err := a.startStream(sc, lease); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, sc := range cur.Streams {
@@ -143,7 +141,11 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 			start(sc)
 			res.Added = append(res.Added, sc.ID)
 		case !reflect.DeepEqual(prev.Config, sc.Config):
+			lease, held := a.heldLease(sc.ID)
 			stop(sc.ID)
+			if held {
+				a.setHeld(sc.ID, lease)
+			}
 			start(sc)
 			res.Restarted = append(res.Restarted, sc.ID)
 		}
@@ -191,7 +193,11 @@ func (a *App) Reload(next *config.Pipeline) (ReloadResult, error) {
 	a.stateMu.Lock()
 	a.cfg.Streams = next.Streams
 	a.cfg.Stages = next.Stages
+	onStreams := a.onStreams
 	a.stateMu.Unlock()
+	if onStreams != nil {
+		onStreams(next.Streams)
+	}
 
 	if len(res.Ignored) > 0 {
 		errs = append(errs, fmt.Errorf("%w: %s changed in %s; restart the pipeline to apply them", ErrRestartNeeded, strings.Join(res.Ignored, ", "), next.File))

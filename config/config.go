@@ -72,6 +72,9 @@ type Pipeline struct {
 	Queues Queues `yaml:"queues"`
 	// Metrics configures the /metrics and /healthz endpoint.
 	Metrics Metrics `yaml:"metrics"`
+	// Fleet, when set, makes this pipeline one node of a fleet sharing its
+	// streams over NATS (docs/fleet.md).
+	Fleet *Fleet `yaml:"fleet"`
 
 	// Streams are the streams in file order, each decoded by the source
 	// registered for its URL scheme.
@@ -95,6 +98,9 @@ type Stream struct {
 	// in live mode (streams[].weight, default 1): a weight-2 stream gets two
 	// frames per round to a weight-1 stream's one.
 	Weight int
+	// Requires lists the labels a fleet node must offer to run the stream
+	// (streams[].requires; fleet mode only).
+	Requires []string
 	// Source is the plugin registered for the URL's scheme; Config its
 	// decoded settings (the whole item).
 	Source stages.SourcePlugin
@@ -337,6 +343,7 @@ func (p *Pipeline) validate(add func(path string, err error)) {
 		}
 	}
 	p.validateLimits(add)
+	p.validateFleet(add)
 	if l := p.Metrics.Listen; l != "" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			msg("metrics.listen", "%q is not host:port (e.g. 127.0.0.1:9090)", l)

@@ -186,9 +186,10 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 		path := fmt.Sprintf("streams[%d]", i)
 		d.pos[path] = item
 		var head struct {
-			ID     string `yaml:"id"`
-			URL    string `yaml:"url"`
-			Weight int    `yaml:"-"`
+			ID       string   `yaml:"id"`
+			URL      string   `yaml:"url"`
+			Weight   int      `yaml:"-"`
+			Requires []string `yaml:"-"`
 		}
 		kvs, ok := mappingValues(unwrapNode(item))
 		if !ok {
@@ -210,6 +211,15 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 				}
 				continue
 			}
+			if key == "requires" {
+				// The pipeline's own: fleet placement labels.
+				d.skip[path+".requires"] = true
+				d.walk(kv.Value, reflect.TypeOf([]string{}), path+".requires")
+				if err := nodeToValue(kv.Value, &head.Requires); err != nil {
+					d.add(kv.Value, path+".requires", fmt.Sprintf("must be a list of labels (requires: [gpu]), got %s", kv.Value.String()))
+				}
+				continue
+			}
 			if _, ok := streamKeys[key]; ok {
 				// A stage's per-stream override: the stage decodes it, not the source.
 				d.skip[path+"."+key] = true
@@ -217,7 +227,7 @@ func (d *decoder) decodeStreams(p *Pipeline, n ast.Node) {
 			}
 		}
 		_ = nodeToValue(item, &head)
-		s := Stream{ID: head.ID, URL: head.URL, Weight: head.Weight}
+		s := Stream{ID: head.ID, URL: head.URL, Weight: head.Weight, Requires: head.Requires}
 		if head.URL == "" {
 			d.addLater(item, path+".url", "required: file:///path.mp4, rtsp://host/path, v4l2:///dev/video0, gst:<pipeline> or test://")
 			p.Streams = append(p.Streams, s)

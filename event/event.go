@@ -89,6 +89,14 @@ type Event struct {
 	// event's track (secondary:), when there are any.
 	Attributes []object.Attribute `json:"attributes,omitempty"`
 	Children   []Child            `json:"children,omitempty"`
+
+	// Node is the fleet node that processed the stream (fleet mode only).
+	Node string `json:"node,omitempty"`
+	// Lease is the revision at which Node acquired the stream's lease: it
+	// grows with every change of holder, so a consumer that has seen a
+	// higher lease for the stream can drop events of a lower one stamped
+	// after that (fleet mode only; docs/fleet.md).
+	Lease uint64 `json:"lease,omitempty"`
 }
 
 // Child is a secondary detector's finding inside the event's track (a

@@ -76,6 +76,10 @@ type Frame struct {
 	Tracks []object.Track
 	// Events are what the analytics learned on this frame; delivered losslessly.
 	Events []event.Event
+	// Lease is the fleet lease its stream ran under when the frame was
+	// captured (SourceSpec.Lease; 0 outside fleet mode): the fencing token
+	// its events carry.
+	Lease uint64
 
 	refs      atomic.Int32
 	hooksMu   sync.Mutex

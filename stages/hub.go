@@ -139,7 +139,7 @@ func (h *hub) Connect(ctx context.Context) error {
 		h.startLocked(s)
 	}
 	h.pending = nil
-	if len(h.running) == 0 {
+	if len(h.running) == 0 && !h.r.g.Standing {
 		// Nothing to run: behave like a runner without sources would.
 		h.endedOnce.Do(func() { close(h.ended) })
 	}
@@ -161,7 +161,7 @@ func (h *hub) startLocked(s SourceSpec) {
 		}
 		// A stream that ended by itself (end of file, fatal error) counts
 		// towards the pipeline's end; a removed one does not.
-		if !hs.removed && len(h.running) == 0 && !h.closed {
+		if !hs.removed && len(h.running) == 0 && !h.closed && !h.r.g.Standing {
 			h.endedOnce.Do(func() { close(h.ended) })
 		}
 	})

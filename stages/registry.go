@@ -219,6 +219,8 @@ type SinkPlugin struct {
 type Resources struct {
 	// Pipeline is the pipeline's name.
 	Pipeline string
+	// Node is the fleet node's name ("" outside fleet mode).
+	Node string
 	// Streams are the stream IDs in file order.
 	Streams []string
 	// StreamURL returns a stream's URL as written, credentials included

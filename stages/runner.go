@@ -70,6 +70,13 @@ type Graph struct {
 	Budget time.Duration
 	// DrainTimeout bounds a graceful stop; zero means 10 s.
 	DrainTimeout time.Duration
+	// Node is the fleet node's name, stamped on every event with the lease
+	// of its frame ("" outside fleet mode).
+	Node string
+	// Standing keeps a reloadable pipeline running with no streams until
+	// its context is done (fleet mode: streams come and go with leases, and
+	// a stream that ends by itself does not end the pipeline).
+	Standing bool
 	// BackoffMin/Max bound the reconnect back-off for sources and sinks that
 	// report ErrNotConnected; zero means 500 ms and 30 s.
 	BackoffMin, BackoffMax time.Duration
@@ -84,6 +91,8 @@ type Runner struct {
 	evMu     sync.Mutex
 	evClosed bool
 	evQueues []*queue // queues of event sinks, for events not tied to a frame
+	// leases are the running streams' leases (fleet mode), for Emit's events.
+	leases sync.Map
 }
 
 // NewRunner returns a runner for g. obs may be nil (measurements discarded).
@@ -112,8 +121,10 @@ func NewRunner(g Graph, obs Observer, log *slog.Logger) *Runner {
 func (r *Runner) Emit(stream string, evs ...event.Event) {
 	r.evMu.Lock()
 	defer r.evMu.Unlock()
-	for _, e := range evs {
-		r.obs.Event(e.Type)
+	l := r.lease(stream)
+	for i := range evs {
+		r.obs.Event(evs[i].Type)
+		r.stamp(&evs[i], l)
 	}
 	if r.evClosed {
 		for _, e := range evs {
@@ -128,13 +139,37 @@ func (r *Runner) Emit(stream string, evs ...event.Event) {
 	}
 }
 
+// SetLease sets the fleet lease stream runs under from its next start (0
+// outside fleet mode): its frames carry it, and their events and the
+// stream's own (source up/down) are stamped with it and Graph.Node.
+func (r *Runner) SetLease(stream string, lease uint64) { r.leases.Store(stream, lease) }
+
+func (r *Runner) lease(stream string) uint64 {
+	v, _ := r.leases.Load(stream)
+	l, _ := v.(uint64)
+	return l
+}
+
+// stamp writes the fleet node and lease into e (fleet mode only).
+func (r *Runner) stamp(e *event.Event, lease uint64) {
+	if r.g.Node == "" {
+		return
+	}
+	if e.Node == "" {
+		e.Node = r.g.Node
+	}
+	if e.Lease == 0 {
+		e.Lease = lease
+	}
+}
+
 // metaFrame returns a frame carrying f's metadata and no image, with one
 // reference: event sinks get these so a slow event sink never holds Mats.
 func metaFrame(f *Frame) *Frame {
 	m := &Frame{
 		Stream: f.Stream, Seq: f.Seq, Captured: f.Captured, Media: f.Media, Deadline: f.Deadline,
 		Width: f.Width, Height: f.Height, Inferred: f.Inferred, Focus: f.Focus,
-		Detections: f.Detections, Tracks: f.Tracks, Events: f.Events,
+		Detections: f.Detections, Tracks: f.Tracks, Events: f.Events, Lease: f.Lease,
 	}
 	m.refs.Store(1)
 	return m
@@ -226,8 +261,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	wg.Go(func() {
 		for f := range last.ch {
 			r.obs.EndToEnd(f.Stream, time.Since(f.Captured))
-			for _, e := range f.Events {
-				r.obs.Event(e.Type)
+			for i := range f.Events {
+				r.obs.Event(f.Events[i].Type)
+				r.stamp(&f.Events[i], f.Lease)
 			}
 			for _, s := range sinks {
 				switch {
@@ -324,6 +360,7 @@ func firstName(st []StageSpec) string {
 func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out outlet) {
 	log := r.log.With("stream", s.Stream)
 	defer func() { _ = s.Source.Close(hard) }()
+	lease := r.lease(s.Stream)
 	backoff := r.g.BackoffMin
 	connected := false
 	for ctx.Err() == nil {
@@ -367,6 +404,9 @@ func (r *Runner) runSource(ctx, hard context.Context, s SourceSpec, out outlet) 
 			}
 		}
 		backoff = r.g.BackoffMin
+		if lease != 0 { // the reload hub forwards frames its streams stamped
+			f.Lease = lease
+		}
 		if r.g.Budget > 0 {
 			f.Deadline = f.Captured.Add(r.g.Budget)
 		}

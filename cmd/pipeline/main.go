@@ -2,6 +2,7 @@
 //
 //	pipeline run pipelines/demo.yaml
 //	pipeline validate pipelines/*.yaml
+//	pipeline run --node a pipelines/fleet.yaml; pipeline fleet status pipelines/fleet.yaml
 //	pipeline bench pipelines/demo.yaml
 //	pipeline detect --model M --format ssd --json image.jpg
 //	pipeline model import --from tfjs model.json --out model.onnx
@@ -30,6 +31,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"run":      {cmdRun, "run a pipeline file until interrupted"},
+		"fleet":    {cmdFleet, "show a fleet's nodes, cameras and lease holders (fleet status)"},
 		"validate": {cmdValidate, "check pipeline files without running them"},
 		"bench":    {cmdBench, "run a pipeline offline and report throughput and latency against baselines"},
 		"detect":   {cmdDetect, "run the detector on images or a video and print or draw detections"},

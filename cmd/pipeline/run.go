@@ -14,6 +14,7 @@ import (
 
 	"github.com/osprey-vision/osprey/app"
 	"github.com/osprey-vision/osprey/config"
+	"github.com/osprey-vision/osprey/fleet"
 	"github.com/osprey-vision/osprey/metrics"
 	"github.com/osprey-vision/osprey/stages"
 )
@@ -24,6 +25,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	status := fs.String("status", "auto", "live status line on stderr: auto (when a terminal), on, off")
 	check := fs.Bool("check", false, "load and validate the pipeline, then exit")
+	nodeFlag := fs.String("node", "", "fleet mode: this node's name (default fleet.node, else the host name)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: pipeline run [flags] pipelines/demo.yaml")
 		fs.PrintDefaults()
@@ -45,12 +47,34 @@ func cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if *nodeFlag != "" && cfg.Fleet == nil {
+		fmt.Fprintf(os.Stderr, "pipeline run: --node: %s has no fleet: section (docs/fleet.md)\n", fs.Arg(0))
+		return 2
+	}
+	var opts app.Options
+	if cfg.Fleet != nil {
+		if opts.Node, err = fleetNodeName(cfg, *nodeFlag); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline run:", err)
+			return 2
+		}
+	}
 	if *check {
 		fmt.Fprintf(os.Stderr, "%s: ok\n", fs.Arg(0))
 		return 0
 	}
-	a, err := app.New(cfg, log, app.Options{})
+	var node *fleet.Node
+	if cfg.Fleet != nil {
+		if node, err = joinFleet(ctx, cfg, opts.Node, log); err != nil {
+			fmt.Fprintf(os.Stderr, "pipeline run: %s: %v\n", fs.Arg(0), err)
+			return 1
+		}
+		defer node.Close()
+	}
+	a, err := app.New(cfg, log, opts)
 	if err != nil {
+		if node != nil {
+			node.Leave()
+		}
 		fmt.Fprintf(os.Stderr, "pipeline run: %s: %v\n", fs.Arg(0), err)
 		return 1
 	}
@@ -61,7 +85,20 @@ func cmdRun(ctx context.Context, args []string) int {
 		stop := startStatusLine(a.Metrics, os.Stderr)
 		defer stop()
 	}
+	var fleetDone chan struct{}
+	if node != nil {
+		node.RegisterMetrics(a.Metrics.Registry())
+		a.OnStreams(func(ss []config.Stream) { node.SetCameras(fleetCameras(ss)) })
+		fleetDone = make(chan struct{})
+		go func() {
+			defer close(fleetDone)
+			_ = node.Run(ctx, a)
+		}()
+	}
 	err = a.Run(ctx)
+	if fleetDone != nil {
+		<-fleetDone // every camera stopped and released
+	}
 	printRunSummary(os.Stderr, cfg, a)
 	switch {
 	case errors.Is(err, stages.ErrDrainTimeout):

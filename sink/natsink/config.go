@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/sink/hass"
 	"github.com/osprey-vision/osprey/sink/spool"
@@ -31,6 +33,9 @@ type Config struct {
 	// Pipeline is the pipeline name, from the pipeline file's name (not a
 	// key of this section: the plugin sets it).
 	Pipeline string `yaml:"-"`
+	// Node is the fleet node's name, put on detections messages (not a
+	// key of this section: the plugin sets it).
+	Node string `yaml:"-"`
 	// Embedded configures the in-process server used when URL is empty.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 
@@ -417,3 +422,11 @@ func redact(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// ServerURL returns the configured server URL list ("" for an embedded
+// server): fleet mode connects there when fleet.nats is empty.
+func (c Config) ServerURL() string { return c.URL }
+
+// ClientOptions returns the credentials and TLS options of the section as
+// nats.go options (fleet mode reuses them when fleet.nats is empty).
+func (c Config) ClientOptions() ([]nats.Option, error) { return clientOptions(c.withDefaults()) }

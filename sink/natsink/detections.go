@@ -24,6 +24,11 @@ type Detections struct {
 	// Tracks are the frame's tracks that carry secondary models' answers
 	// (secondary:): their attributes and child detections.
 	Tracks []TrackAnswers `json:"tracks,omitempty"`
+
+	// Node and Lease say which fleet node processed the frame under which
+	// lease (fleet mode only, as on events).
+	Node  string `json:"node,omitempty"`
+	Lease uint64 `json:"lease,omitempty"`
 }
 
 // TrackAnswers is one track's secondary answers in a Detections message;
@@ -57,7 +62,8 @@ func (s *Sink) publishDetections(f *stages.Frame) {
 		return
 	}
 	d := Detections{Schema: event.SchemaVersion, Pipeline: s.cfg.Pipeline, Stream: f.Stream,
-		Time: time.Now().UTC(), FrameSeq: f.Seq, Detections: make([]Detection, 0, len(f.Detections))}
+		Time: time.Now().UTC(), FrameSeq: f.Seq, Detections: make([]Detection, 0, len(f.Detections)),
+		Node: s.cfg.Node, Lease: f.Lease}
 	w, h := float64(f.Width), float64(f.Height)
 	norm := func(b geom.Rect) geom.Rect { return geom.Rect{X: b.X / w, Y: b.Y / h, W: b.W / w, H: b.H / h} }
 	for _, det := range f.Detections {

@@ -22,6 +22,7 @@ func Plugin() stages.SinkPlugin {
 		func(c *Config, res *stages.Resources) (stages.Sink, error) {
 			cc := *c
 			cc.Pipeline = res.Pipeline
+			cc.Node = res.Node
 			cc.Streams = func() []hass.Stream { return layout(res) }
 			s, err := New(cc, res.Log)
 			if err != nil {
