@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,10 +103,13 @@ type Stage struct {
 
 // streamGate is one stream's motion state.
 type streamGate struct {
-	cfg      Config
-	det      *Detector
-	gate     *gate.Gate
-	warned   bool
+	cfg    Config
+	det    *Detector
+	gate   *gate.Gate
+	warned bool
+	// missed is set when a frame the gate sent whole never reached the
+	// detector (set from whichever goroutine releases the frame).
+	missed   atomic.Bool
 	tracks   []geom.Rect
 	moving   int
 	still    int
@@ -167,6 +171,9 @@ func (s *Stage) Process(_ context.Context, f *stages.Frame) ([]*stages.Frame, er
 	if g.det == nil {
 		return []*stages.Frame{f}, nil
 	}
+	if g.missed.Swap(false) {
+		g.gate.Missed()
+	}
 	res, derr := Result{}, error(nil)
 	if img, err := picture.Mat(f); err != nil {
 		derr = err
@@ -189,6 +196,17 @@ func (s *Stage) Process(_ context.Context, f *stages.Frame) ([]*stages.Frame, er
 		f.Focus.Skip = true
 	case gate.Regions:
 		mode = s.plan(f, g, res.Boxes, dec)
+	}
+	if mode == gate.FullFrame {
+		// A full-frame run dropped on the way (a newer frame took its
+		// place, or it came too late) is asked for again on the next frame:
+		// left alone, the first frame's detections would wait for the
+		// refresh, and a light change's for the next one.
+		f.OnRelease(func() {
+			if !f.Inferred {
+				g.missed.Store(true)
+			}
+		})
 	}
 	s.decisions.WithLabelValues(f.Stream, mode.String(), string(dec.Reason)).Inc()
 	if st := g.det.Stats(); st.Frames > 0 {

@@ -40,6 +40,7 @@ const (
 	ReasonMotionError Reason = "motion_error" // the motion stage failed on this frame
 	ReasonCalibrating Reason = "calibrating"  // background being (re)built after a whole-frame change
 	ReasonRefresh     Reason = "refresh"      // refresh interval since the last full-frame run
+	ReasonRetry       Reason = "retry"        // the last full-frame run was dropped before the detector
 	ReasonMotion      Reason = "motion"       // motion boxes (and moving tracks)
 	ReasonMoving      Reason = "moving_track" // no motion boxes, but a track still moves
 	ReasonStationary  Reason = "stationary"   // stationary tracks due a re-check
@@ -85,7 +86,7 @@ type Decision struct {
 // New. A Gate is not safe for concurrent use: one stream, one goroutine.
 type Gate struct {
 	p                        Policy
-	started                  bool
+	started, retry           bool
 	lastFull, lastStationary time.Time
 }
 
@@ -118,6 +119,8 @@ func (g *Gate) decide(in Input) Decision {
 		return full(ReasonMotionError)
 	case in.Calibrating:
 		return full(ReasonCalibrating)
+	case g.retry:
+		return full(ReasonRetry)
 	case g.p.Refresh > 0 && in.Time.Sub(g.lastFull) >= g.p.Refresh:
 		return full(ReasonRefresh)
 	}
@@ -133,8 +136,13 @@ func (g *Gate) decide(in Input) Decision {
 	return Decision{Mode: Skip, Reason: ReasonIdle}
 }
 
+// Missed records that a full-frame run the gate asked for never happened
+// (the frame was dropped on the way to the detector): the next frame runs
+// the full frame again (reason retry).
+func (g *Gate) Missed() { g.retry = true }
+
 // RanFullFrame records a full-frame run at t (for example when the region
 // planner fell back to the full frame).
 func (g *Gate) RanFullFrame(t time.Time) {
-	g.lastFull, g.lastStationary = t, t
+	g.lastFull, g.lastStationary, g.retry = t, t, false
 }

@@ -65,3 +65,14 @@ func TestModeString(t *testing.T) {
 	require.Equal(t, []string{"skip", "regions", "full_frame", "unknown"},
 		[]string{Skip.String(), Regions.String(), FullFrame.String(), Mode(7).String()})
 }
+
+// A full-frame run that never reached the detector is asked for again once,
+// then the gate goes back to its rules.
+func TestMissedFullFrameIsRetried(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	g := New(Policy{Refresh: 10 * time.Second, StationaryRecheck: time.Second})
+	require.Equal(t, ReasonFirst, g.Decide(Input{Time: t0}).Reason)
+	g.Missed() // the first frame was dropped before the detector
+	require.Equal(t, Decision{FullFrame, ReasonRetry, true}, g.Decide(Input{Time: t0.Add(100 * time.Millisecond)}))
+	require.Equal(t, Decision{Skip, ReasonIdle, false}, g.Decide(Input{Time: t0.Add(200 * time.Millisecond)}))
+}
