@@ -7,7 +7,6 @@ package motion
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -95,22 +94,7 @@ func (c Config) Validate() error {
 	if c.FrameHeight < 36 || c.FrameHeight > 1080 {
 		add("frame_height", "must be in 36..1080, got %d: lower loses small objects, higher costs CPU; 180 suits most cameras", c.FrameHeight)
 	}
-	for i, pg := range c.Masks {
-		if len(pg) < 3 {
-			add(fmt.Sprintf("masks[%d]", i), "a polygon needs at least 3 points, got %d", len(pg))
-		}
-		for j, pt := range pg {
-			if len(pt) != 2 {
-				add(fmt.Sprintf("masks[%d][%d]", i, j), "a point is [x, y], got %d numbers", len(pt))
-				continue
-			}
-			for k, name := range []string{"x", "y"} {
-				if v := pt[k]; math.IsNaN(v) || v < 0 || v > 1 {
-					add(fmt.Sprintf("masks[%d][%d]", i, j), "%s=%g outside [0,1]: give mask points as fractions of the frame width and height, (0,0) top-left to (1,1) bottom-right", name, v)
-				}
-			}
-		}
-	}
+	errs = append(errs, stages.CheckMasks("masks", c.Masks)...)
 	if err := c.Regions.Validate(); err != nil {
 		errs = append(errs, stages.Under("regions", err))
 	}

@@ -75,22 +75,7 @@ func (c Config) Validate() error {
 	if math.IsNaN(c.Padding) || c.Padding < 0 || c.Padding > 1 {
 		add("padding", "must be in 0..1, got %g: it grows each box by this share of its size on every side (0.1 suits faces)", c.Padding)
 	}
-	for i, pg := range c.Masks {
-		if len(pg) < 3 {
-			add(fmt.Sprintf("masks[%d]", i), "a polygon needs at least 3 points, got %d", len(pg))
-		}
-		for j, pt := range pg {
-			if len(pt) != 2 {
-				add(fmt.Sprintf("masks[%d][%d]", i, j), "a point is [x, y], got %d numbers", len(pt))
-				continue
-			}
-			for k, name := range []string{"x", "y"} {
-				if v := pt[k]; math.IsNaN(v) || v < 0 || v > 1 {
-					add(fmt.Sprintf("masks[%d][%d]", i, j), "%s=%g outside [0,1]: give mask points as fractions of the frame width and height, (0,0) top-left to (1,1) bottom-right", name, v)
-				}
-			}
-		}
-	}
+	errs = append(errs, stages.CheckMasks("masks", c.Masks)...)
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,7 @@ package stages
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // FieldError is a problem with one field of a component's configuration.
@@ -74,4 +75,29 @@ func JoinPath(prefix, path string) string {
 		return prefix + path
 	}
 	return prefix + "." + path
+}
+
+// CheckMasks returns a FieldError per problem in masks, polygons of [x, y]
+// points given as fractions of the frame (the `masks` key of motion and
+// privacy), at paths under field ("masks[0][2]").
+func CheckMasks(field string, masks [][][]float64) []error {
+	var errs []error
+	for i, pg := range masks {
+		if len(pg) < 3 {
+			errs = append(errs, Errorf(fmt.Sprintf("%s[%d]", field, i), "a polygon needs at least 3 points, got %d", len(pg)))
+		}
+		for j, pt := range pg {
+			at := fmt.Sprintf("%s[%d][%d]", field, i, j)
+			if len(pt) != 2 {
+				errs = append(errs, Errorf(at, "a point is [x, y], got %d numbers", len(pt)))
+				continue
+			}
+			for k, name := range []string{"x", "y"} {
+				if v := pt[k]; math.IsNaN(v) || v < 0 || v > 1 {
+					errs = append(errs, Errorf(at, "%s=%g outside [0,1]: give mask points as fractions of the frame width and height, (0,0) top-left to (1,1) bottom-right", name, v))
+				}
+			}
+		}
+	}
+	return errs
 }
