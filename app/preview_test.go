@@ -157,7 +157,16 @@ func TestChromiumAgainstDemoPipeline(t *testing.T) {
 
 	require.Empty(t, r.Error, "page error (console: %v)", r.Console)
 	require.True(t, r.Connected, "page connected (console: %v)", r.Console)
-	require.Greater(t, r.FramesDecoded, 100, "frames decoded in Chromium (console: %v)", r.Console)
+	// Under the race detector the Go stages run several times slower and the
+	// demo's 500 ms budget drops most frames as stale (15 of 508 reached the
+	// sinks in one CI run): there the test checks the preview path for races
+	// and that video arrives at all; the non-race run of scripts/test.sh
+	// asserts the throughput.
+	minFrames := 100
+	if raceEnabled {
+		minFrames = 1
+	}
+	require.Greater(t, r.FramesDecoded, minFrames, "frames decoded in Chromium (console: %v)", r.Console)
 	require.Positive(t, r.MetaMessages, "metadata messages arrive")
 	require.True(t, r.Overlays, "zone/line overlays received")
 	require.Positive(t, r.BoxesDrawn, "the page drew boxes from the detector's tracks")
