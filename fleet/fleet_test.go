@@ -54,6 +54,12 @@ func TestBucketTTLMismatch(t *testing.T) {
 	require.Contains(t, err.Error(), "has a TTL of 2s but fleet.lease_ttl is 3s: every node must run the same file")
 }
 
+// The cluster test's lease and heartbeat.
+const (
+	clusterTTL       = 5 * time.Second
+	clusterHeartbeat = 500 * time.Millisecond
+)
+
 // TestFleet runs three nodes on a 3-server cluster with nine cameras:
 // placement by capacity and labels, a NATS server stopped (nothing moves),
 // one node cut off through a proxy (fencing: it stops its cameras before
@@ -68,6 +74,10 @@ func TestFleet(t *testing.T) {
 	mk := func(name, url string, capacity int, labels ...string) Options {
 		o := opts(name, url, cams)
 		o.Replicas, o.Capacity, o.Labels = 3, capacity, labels
+		// A replicated bucket elects a new leader when a server stops, and
+		// renewals wait for it: the lease must outlast an election on a
+		// busy box (2 s did not in one CI run).
+		o.LeaseTTL, o.Heartbeat = clusterTTL, clusterHeartbeat
 		return o
 	}
 	// c reaches the cluster only through a proxy the test can cut.
@@ -94,7 +104,7 @@ func TestFleet(t *testing.T) {
 	before := tl.starts()
 	srvs[0].Shutdown()
 	srvs[0].WaitForShutdown()
-	time.Sleep(3 * time.Second) // longer than lease_ttl
+	time.Sleep(clusterTTL + time.Second) // longer than lease_ttl
 	require.Equal(t, before, tl.starts(), "no camera moved while a server was down")
 	require.Len(t, tl.running(), 9)
 	for cam, nodes := range tl.running() {
@@ -105,13 +115,13 @@ func TestFleet(t *testing.T) {
 	// b take the ones they can (cam9 needs gpu and waits for c).
 	cut := time.Now()
 	px.Cut()
-	waitFor(t, 10*time.Second, "a and b run c's cameras", func() bool {
+	waitFor(t, clusterTTL+10*time.Second, "a and b run c's cameras", func() bool {
 		run := tl.running()
 		return len(run) == 8 && tl.perNode()["c"] == 0
 	})
 	failover := time.Since(cut)
 	require.Zero(t, tl.overlap(), "no camera ran on two nodes at once")
-	t.Logf("cut c off: its cameras ran on a and b %v later (lease_ttl 2s, heartbeat 400ms); longest double processing %v", failover.Round(time.Millisecond), tl.overlap())
+	t.Logf("cut c off: its cameras ran on a and b %v later (lease_ttl %v, heartbeat %v); longest double processing %v", failover.Round(time.Millisecond), clusterTTL, clusterHeartbeat, tl.overlap())
 	p := tl.perNode()
 	require.LessOrEqual(t, p["a"], 4, "capacity")
 	require.LessOrEqual(t, p["b"], 4, "capacity")
