@@ -60,6 +60,22 @@ func (t *tap) Write(_ context.Context, f *stages.Frame) error {
 	return nil
 }
 
+// firstSegment returns the start of the oldest segment in dir, from its
+// name (start in Unix ms, duration in ms); zero before any.
+func firstSegment(dir string) time.Time {
+	ents, _ := os.ReadDir(dir)
+	var first time.Time
+	for _, e := range ents {
+		var ms, dms int64
+		if n, _ := fmt.Sscanf(e.Name(), "%d-%d.ts", &ms, &dms); n == 2 {
+			if st := time.UnixMilli(ms); first.IsZero() || st.Before(first) {
+				first = st
+			}
+		}
+	}
+	return first
+}
+
 // startOf returns the capture time of the frame the pipeline saw that looks
 // most like m, among those captured in [from, to].
 func (t *tap) startOf(m []byte, from, to time.Time) (time.Time, bool) {
@@ -132,9 +148,10 @@ sinks:
 	for cross.ID == "" {
 		select {
 		case e := <-tp.events:
-			// The recorder needs pre_capture of video before the crossing
-			// (and a second for ffmpeg to connect).
-			if e.Type == event.LineCrossed && e.Time.After(started.Add(pre+2*time.Second)) {
+			// The recorder needs pre_capture of video before the crossing,
+			// counted from its first segment (ffmpeg's connect to the camera
+			// takes seconds of its own), plus one key-frame interval.
+			if rec := firstSegment(filepath.Join(dir, "segments", "door")); e.Type == event.LineCrossed && !rec.IsZero() && e.Time.After(rec.Add(pre+time.Second)) {
 				cross = e
 			}
 		case <-deadline:
