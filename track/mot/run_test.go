@@ -1,6 +1,7 @@
 package mot
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -120,5 +121,40 @@ func TestRunWithMinStreak(t *testing.T) {
 	}
 	if _, err := RunWith(frames, 10, track.DefaultConfig(), Options{MinStreak: -1}); err == nil {
 		t.Error("negative min streak accepted")
+	}
+}
+
+// The offline output: every frame of the track from its first detection
+// to its last, the tentative ones and the gaps included, boxes on the
+// smoother's path (the gate on gaps is track.Smooth's, tested there).
+func TestRunWithSmooth(t *testing.T) {
+	frames := walker(20, 0.8, func(n int) bool { return (n < 6 || n > 7) && (n < 11 || n > 15) })
+	res, err := RunWith(frames, 10, track.DefaultConfig(), Options{Smooth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 20 {
+		t.Fatalf("%d results, want frames 1-20", len(res))
+	}
+	for i, r := range res {
+		truth := 100 + 4*float64(i+1)
+		if r.Frame != i+1 || r.Track.ID != 1 || math.Abs(r.Track.Box.X-truth) > 0.5 || math.Abs(r.Track.Box.W-40) > 0.5 {
+			t.Fatalf("result %d: frame %d track %d box %v, want frame %d track 1 at x %.0f", i, r.Frame, r.Track.ID, r.Track.Box, i+1, truth)
+		}
+		if missed := (i+1 >= 6 && i+1 <= 7) || (i+1 >= 11 && i+1 <= 15); r.Track.Matched == missed {
+			t.Errorf("frame %d: matched %v, want %v", r.Frame, r.Track.Matched, !missed)
+		}
+	}
+	if _, err := RunWith(frames, 10, track.DefaultConfig(), Options{Smooth: true, Delay: time.Second}); err == nil {
+		t.Error("delay with the offline output accepted")
+	}
+	if _, err := RunSteps(Steps(frames, 10), track.DefaultConfig(), Options{MinStreak: 3}); err == nil {
+		t.Error("RunSteps: min streak without Smooth accepted")
+	}
+	// RunSteps without options is the live output, as Run.
+	live, _ := Run(frames, 10, track.DefaultConfig())
+	steps, err := RunSteps(Steps(frames, 10), track.DefaultConfig(), Options{})
+	if err != nil || len(steps) != len(live) {
+		t.Fatalf("RunSteps live: %d results (%v), want Run's %d", len(steps), err, len(live))
 	}
 }
