@@ -116,6 +116,9 @@ func RunSteps(steps []Step, cfg track.Config, opts Options) ([]Result, error) {
 		idx[st.At] = i
 		times[i] = st.At
 	}
+	// IDs come in confirmation order, which is ID order: each step's
+	// results come out sorted by ID.
+	byStep := make([][]Result, len(steps))
 	for _, id := range ids {
 		ss := seen[id]
 		if len(ss) == 0 {
@@ -143,15 +146,17 @@ func RunSteps(steps []Step, cfg track.Config, opts Options) ([]Result, error) {
 			if k < len(ss) {
 				t.Score = ss[k].Score // a gap takes the score of the detection that closes it
 			}
-			out = append(out, Result{Frame: steps[lo+i].Frame, Track: t})
+			byStep[lo+i] = append(byStep[lo+i], Result{Frame: steps[lo+i].Frame, Track: t})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Frame != out[j].Frame {
-			return out[i].Frame < out[j].Frame
-		}
-		return out[i].Track.ID < out[j].Track.ID
-	})
+	n := 0
+	for _, rs := range byStep {
+		n += len(rs)
+	}
+	out = make([]Result, 0, n)
+	for _, rs := range byStep {
+		out = append(out, rs...)
+	}
 	return out, nil
 }
 
