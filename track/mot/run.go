@@ -64,7 +64,7 @@ type Step struct {
 	Dets     []track.Detection
 }
 
-// RunSteps feeds steps (in time order) to a tracker built from cfg and
+// RunSteps feeds steps (in strictly increasing time order) to a tracker built from cfg and
 // returns what the writer reports: live (the confirmed tracks matched on
 // each step), or with opts.Smooth the offline output (with MinStreak, of
 // the tracks matched on that many consecutive steps). The lag writer
@@ -76,6 +76,11 @@ func RunSteps(steps []Step, cfg track.Config, opts Options) ([]Result, error) {
 	}
 	if opts.MinStreak < 0 {
 		return nil, fmt.Errorf("min streak: must be >= 0, got %d", opts.MinStreak)
+	}
+	for i := 1; i < len(steps); i++ {
+		if !steps[i].At.After(steps[i-1].At) {
+			return nil, fmt.Errorf("step %d (frame %d): time %v is not after the previous step's", i, steps[i].Frame, steps[i].At)
+		}
 	}
 	tr := track.New(cfg)
 	// Every confirmed track's detections, in confirmation order.

@@ -152,6 +152,11 @@ func TestRunWithSmooth(t *testing.T) {
 	if _, err := RunSteps(Steps(frames, 10), track.DefaultConfig(), Options{MinStreak: 3}); err == nil {
 		t.Error("RunSteps: min streak without Smooth accepted")
 	}
+	bad := Steps(frames, 10)
+	bad[3].At = bad[2].At
+	if _, err := RunSteps(bad, track.DefaultConfig(), Options{Smooth: true}); err == nil {
+		t.Error("RunSteps: two steps at one time accepted")
+	}
 	// RunSteps without options is the live output, as Run.
 	live, _ := Run(frames, 10, track.DefaultConfig())
 	steps, err := RunSteps(Steps(frames, 10), track.DefaultConfig(), Options{})
