@@ -1,6 +1,7 @@
 package track
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -38,12 +39,17 @@ type Update struct {
 	Earlier []Sighting
 }
 
-// Sighting is one matched box of a track on an earlier frame.
+// Sighting is one matched box of a track on a frame.
 type Sighting struct {
-	ID    uint64
-	At    time.Time
-	Box   geom.Rect
-	Score float64
+	ID uint64
+	At time.Time
+	// Box is what the track reported (or would have) on that frame: the
+	// filtered box, or the detection with Config.Box detection.
+	Box geom.Rect
+	// Detection is the matched detection's box as it came from the
+	// detector: what an offline smoother (Smooth) takes as the measurement.
+	Detection geom.Rect
+	Score     float64
 }
 
 // state is a track's place in its lifecycle.
@@ -213,6 +219,23 @@ func (t *Tracker) UpdateFocused(dets []Detection, at time.Time, inferred bool, l
 	return up
 }
 
+// Observations appends to dst, for every confirmed track matched on the
+// latest Update, ordered by ID, a Sighting with the matched detection's box
+// as it came (Detection) next to the track's reported Box, at the track's
+// LastSeen. The live pipeline does not need it; an offline writer that
+// smooths the tracks afterwards (Smooth) does. It allocates nothing when
+// dst has room.
+func (t *Tracker) Observations(dst []Sighting) []Sighting {
+	n := len(dst)
+	for _, s := range t.tracks {
+		if s.Matched && s.state != tentative {
+			dst = append(dst, Sighting{ID: s.ID, At: s.LastSeen, Box: s.Box, Detection: s.obs, Score: s.Score})
+		}
+	}
+	slices.SortFunc(dst[n:], func(a, b Sighting) int { return cmp.Compare(a.ID, b.ID) })
+	return dst
+}
+
 // Flush ends every track (stream end or shutdown) and returns the confirmed
 // ones, ordered by ID. The tracker can be used again afterwards; IDs keep
 // counting up.
@@ -330,7 +353,7 @@ func (t *Tracker) associate(dets []Detection, at time.Time, up *Update) {
 		if cfg.MinHits <= 1 || (cfg.ConfirmScore > 0 && d.Score >= cfg.ConfirmScore) {
 			t.confirm(s, up)
 		} else {
-			s.early = append(s.early, Sighting{At: at, Box: d.Box, Score: d.Score})
+			s.early = append(s.early, Sighting{At: at, Box: d.Box, Detection: d.Box, Score: d.Score})
 		}
 	}
 }
@@ -460,7 +483,7 @@ func (t *Tracker) take(s *strack, dets []Detection, di int, at time.Time) {
 	s.paused = 0
 	s.Hits++
 	if s.state == tentative {
-		s.early = append(s.early, Sighting{At: at, Box: s.Box, Score: d.Score})
+		s.early = append(s.early, Sighting{At: at, Box: s.Box, Detection: d.Box, Score: d.Score})
 	}
 	if s.state == lost {
 		s.state = confirmed

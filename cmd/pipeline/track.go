@@ -19,9 +19,11 @@ import (
 
 // cmdTrack runs Osprey's tracker on MOTChallenge detections and writes
 // MOTChallenge results; `pipeline track eval` scores results against
-// ground truth.
+// ground truth. By default the results are the offline output (the whole
+// sequence is tracked first, then each track smoothed: mot.Options.Smooth);
+// --live writes what the pipeline reports live instead.
 //
-//	pipeline track --det det.txt --fps F [--config pipeline.yaml] [--delay D] [--min-streak K] --out res.txt
+//	pipeline track --det det.txt --fps F [--config pipeline.yaml] [--live [--delay D]] [--min-streak K] --out res.txt
 //	pipeline track eval --gt gt.txt --res res.txt [--gt ... --res ...] [--json]
 func cmdTrack(_ context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "eval" {
@@ -33,10 +35,11 @@ func cmdTrack(_ context.Context, args []string) int {
 	fps := fs.Float64("fps", 0, "the sequence's frame rate (frame n is at (n-1)/fps seconds)")
 	cfgPath := fs.String("config", "", "pipeline YAML whose track: section configures the tracker (default: the built-in defaults)")
 	out := fs.String("out", "", "results file to write (frame,id,x,y,w,h,score,-1,-1,-1); - for stdout")
-	delay := fs.Duration("delay", 0, "offline writer: wait this long before committing a frame, to report tracks' first frames once confirmed and fill gaps closed within it (0: what the pipeline reports live)")
-	streak := fs.Int("min-streak", 0, "offline writer: report a track only once matched on this many consecutive frames (0: the tracker's confirmation)")
+	live := fs.Bool("live", false, "write what the pipeline reports live (the confirmed tracks matched on each frame, as they are then) instead of the offline output (every track smoothed over the whole sequence, its first frames and bridged gaps included)")
+	delay := fs.Duration("delay", 0, "with --live: wait this long before committing a frame, to report tracks' first frames once confirmed and fill gaps closed within it (0: no lag)")
+	streak := fs.Int("min-streak", 0, "report a track only once matched on this many consecutive frames (0: the tracker's confirmation)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: pipeline track --det det.txt --fps F [--config pipeline.yaml] [--delay D] [--min-streak K] --out res.txt\n       pipeline track eval --gt gt.txt --res res.txt [--json]")
+		fmt.Fprintln(os.Stderr, "usage: pipeline track --det det.txt --fps F [--config pipeline.yaml] [--live [--delay D]] [--min-streak K] --out res.txt\n       pipeline track eval --gt gt.txt --res res.txt [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,7 +53,11 @@ func cmdTrack(_ context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "pipeline track: --delay and --min-streak must be >= 0, got %v and %d\n", *delay, *streak)
 		return 2
 	}
-	if err := runTrack(*det, *fps, *cfgPath, *out, mot.Options{Delay: *delay, MinStreak: *streak}); err != nil {
+	if *delay > 0 && !*live {
+		fmt.Fprintf(os.Stderr, "pipeline track: --delay %v is the live output's lag: add --live (the default offline output already sees the whole sequence)\n", *delay)
+		return 2
+	}
+	if err := runTrack(*det, *fps, *cfgPath, *out, mot.Options{Delay: *delay, MinStreak: *streak, Smooth: !*live}); err != nil {
 		fmt.Fprintf(os.Stderr, "pipeline track: %v\n", err)
 		return 1
 	}

@@ -44,6 +44,167 @@ type Options struct {
 	// before that are reported too. 0 or 1: the tracker's confirmation
 	// only.
 	MinStreak int
+	// Smooth writes the offline output, once the whole sequence has been
+	// tracked: every confirmed track on all its matched frames (those while
+	// tentative too), each box the fixed-interval smoother's estimate
+	// (track.Smooth: the tracker's own Kalman model run forwards and
+	// backwards over the track's detections), and the frames the track
+	// missed in between on the smoother's path, except across a gap closed
+	// by a detection the motion model finds inconsistent (track.GapGate).
+	// It cannot be combined with Delay (a bounded-latency writer).
+	Smooth bool
+}
+
+// Step is one frame fed to RunSteps: its number, its time, whether the
+// detector ran on it, and what it found.
+type Step struct {
+	Frame    int
+	At       time.Time
+	Inferred bool
+	Dets     []track.Detection
+}
+
+// RunSteps feeds steps (in strictly increasing time order) to a tracker built from cfg and
+// returns what the writer reports: live (the confirmed tracks matched on
+// each step), or with opts.Smooth the offline output (with MinStreak, of
+// the tracks matched on that many consecutive steps). The lag writer
+// (Delay, or MinStreak without Smooth) is RunWith's, for frame-numbered
+// sequences, and is refused here.
+func RunSteps(steps []Step, cfg track.Config, opts Options) ([]Result, error) {
+	if opts.Delay != 0 || (!opts.Smooth && opts.MinStreak > 1) {
+		return nil, fmt.Errorf("RunSteps: delay %v and min streak %d need RunWith's lag writer", opts.Delay, opts.MinStreak)
+	}
+	if opts.MinStreak < 0 {
+		return nil, fmt.Errorf("min streak: must be >= 0, got %d", opts.MinStreak)
+	}
+	for i := 1; i < len(steps); i++ {
+		if !steps[i].At.After(steps[i-1].At) {
+			return nil, fmt.Errorf("step %d (frame %d): time %v is not after the previous step's", i, steps[i].Frame, steps[i].At)
+		}
+	}
+	tr := track.New(cfg)
+	// Every confirmed track's detections, in confirmation order.
+	seen := map[uint64][]track.Sighting{}
+	var ids []uint64
+	class := map[uint64]track.Track{}
+	var obs []track.Sighting
+	var out []Result
+	for _, st := range steps {
+		up := tr.Update(st.Dets, st.At, st.Inferred)
+		if !opts.Smooth {
+			for _, t := range up.Tracks {
+				if t.Matched {
+					out = append(out, Result{Frame: st.Frame, Track: t})
+				}
+			}
+			continue
+		}
+		for _, t := range up.Started {
+			ids = append(ids, t.ID)
+			class[t.ID] = t
+		}
+		for _, e := range up.Earlier {
+			seen[e.ID] = append(seen[e.ID], e)
+		}
+		obs = tr.Observations(obs[:0])
+		for _, o := range obs {
+			seen[o.ID] = append(seen[o.ID], o)
+		}
+	}
+	if !opts.Smooth {
+		return out, nil
+	}
+	// frameOf maps a step's time to its index.
+	idx := make(map[time.Time]int, len(steps))
+	times := make([]time.Time, len(steps))
+	for i, st := range steps {
+		idx[st.At] = i
+		times[i] = st.At
+	}
+	// IDs come in confirmation order, which is ID order: each step's
+	// results come out sorted by ID.
+	byStep := make([][]Result, len(steps))
+	for _, id := range ids {
+		ss := seen[id]
+		if len(ss) == 0 {
+			continue
+		}
+		if k := opts.MinStreak; k > 1 && !hasStreak(ss, idx, k) {
+			continue
+		}
+		lo, hi := idx[ss[0].At], idx[ss[len(ss)-1].At]
+		c := class[id]
+		base := track.Track{ID: id, ClassID: c.ClassID, Label: c.Label, Confirmed: true, Start: c.Start}
+		boxes, ok := track.Smooth(cfg, ss, times[lo:hi+1])
+		k := 0
+		for i := range boxes {
+			at := times[lo+i]
+			for k < len(ss) && ss[k].At.Before(at) {
+				k++
+			}
+			matched := k < len(ss) && ss[k].At.Equal(at)
+			if !ok[i] {
+				continue // in a gap the smoother does not bridge
+			}
+			t := base
+			t.Box, t.Matched = boxes[i], matched
+			if k < len(ss) {
+				t.Score = ss[k].Score // a gap takes the score of the detection that closes it
+			}
+			byStep[lo+i] = append(byStep[lo+i], Result{Frame: steps[lo+i].Frame, Track: t})
+		}
+	}
+	n := 0
+	for _, rs := range byStep {
+		n += len(rs)
+	}
+	out = make([]Result, 0, n)
+	for _, rs := range byStep {
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// hasStreak reports whether a track's sightings include k on consecutive
+// steps.
+func hasStreak(ss []track.Sighting, idx map[time.Time]int, k int) bool {
+	run := 0
+	for i, s := range ss {
+		if i > 0 && idx[ss[i-1].At] == idx[s.At]-1 {
+			run++
+		} else {
+			run = 1
+		}
+		if run >= k {
+			return true
+		}
+	}
+	return false
+}
+
+// Steps turns detection frames into RunSteps input: one step per frame from
+// 1 to the last frame with detections (frames without any are steps too),
+// frame n at (n-1)/fps seconds, every detection class 0 ("person").
+func Steps(frames []Frame, fps float64) []Step {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	step := float64(time.Second) / fps
+	last := 0
+	if len(frames) > 0 {
+		last = frames[len(frames)-1].Number
+	}
+	out := make([]Step, 0, last)
+	next := 0
+	for n := 1; n <= last; n++ {
+		st := Step{Frame: n, At: start.Add(time.Duration(float64(n-1) * step)), Inferred: true}
+		if next < len(frames) && frames[next].Number == n {
+			for _, r := range frames[next].Rows {
+				st.Dets = append(st.Dets, track.Detection{Box: r.Box, Label: "person", Score: r.Conf})
+			}
+			next++
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // sighting is one matched frame of a track.
@@ -56,6 +217,12 @@ type sighting struct {
 func RunWith(frames []Frame, fps float64, cfg track.Config, opts Options) ([]Result, error) {
 	if math.IsNaN(fps) || fps <= 0 || fps > 1000 {
 		return nil, fmt.Errorf("fps: must be in (0,1000], got %v", fps)
+	}
+	if opts.Smooth {
+		if opts.Delay != 0 {
+			return nil, fmt.Errorf("delay: the smoothed (offline) output has no lag to set, got %v", opts.Delay)
+		}
+		return RunSteps(Steps(frames, fps), cfg, opts)
 	}
 	if opts.Delay < 0 {
 		return nil, fmt.Errorf("delay: must be >= 0, got %v", opts.Delay)

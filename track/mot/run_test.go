@@ -1,6 +1,8 @@
 package mot
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -120,5 +122,80 @@ func TestRunWithMinStreak(t *testing.T) {
 	}
 	if _, err := RunWith(frames, 10, track.DefaultConfig(), Options{MinStreak: -1}); err == nil {
 		t.Error("negative min streak accepted")
+	}
+}
+
+// The offline output: every frame of the track from its first detection
+// to its last, the tentative ones and the gaps included, boxes on the
+// smoother's path (the gate on gaps is track.Smooth's, tested there).
+func TestRunWithSmooth(t *testing.T) {
+	frames := walker(20, 0.8, func(n int) bool { return (n < 6 || n > 7) && (n < 11 || n > 15) })
+	res, err := RunWith(frames, 10, track.DefaultConfig(), Options{Smooth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 20 {
+		t.Fatalf("%d results, want frames 1-20", len(res))
+	}
+	for i, r := range res {
+		truth := 100 + 4*float64(i+1)
+		if r.Frame != i+1 || r.Track.ID != 1 || math.Abs(r.Track.Box.X-truth) > 0.5 || math.Abs(r.Track.Box.W-40) > 0.5 {
+			t.Fatalf("result %d: frame %d track %d box %v, want frame %d track 1 at x %.0f", i, r.Frame, r.Track.ID, r.Track.Box, i+1, truth)
+		}
+		if missed := (i+1 >= 6 && i+1 <= 7) || (i+1 >= 11 && i+1 <= 15); r.Track.Matched == missed {
+			t.Errorf("frame %d: matched %v, want %v", r.Frame, r.Track.Matched, !missed)
+		}
+	}
+	if _, err := RunWith(frames, 10, track.DefaultConfig(), Options{Smooth: true, Delay: time.Second}); err == nil {
+		t.Error("delay with the offline output accepted")
+	}
+	if _, err := RunSteps(Steps(frames, 10), track.DefaultConfig(), Options{MinStreak: 3}); err == nil {
+		t.Error("RunSteps: min streak without Smooth accepted")
+	}
+	bad := Steps(frames, 10)
+	bad[3].At = bad[2].At
+	if _, err := RunSteps(bad, track.DefaultConfig(), Options{Smooth: true}); err == nil {
+		t.Error("RunSteps: two steps at one time accepted")
+	}
+	// RunSteps without options is the live output, as Run.
+	live, _ := Run(frames, 10, track.DefaultConfig())
+	steps, err := RunSteps(Steps(frames, 10), track.DefaultConfig(), Options{})
+	if err != nil || len(steps) != len(live) {
+		t.Fatalf("RunSteps live: %d results (%v), want Run's %d", len(steps), err, len(live))
+	}
+}
+
+// BenchmarkRunSteps is the whole writer per frame, tracker included: n
+// objects on a grid walking right, detected on 4 frames of 5, 100 frames,
+// live against offline (the smoothing pass is the difference).
+func BenchmarkRunSteps(b *testing.B) {
+	for _, n := range []int{10, 100, 500} {
+		steps := make([]Step, 100)
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range steps {
+			steps[i] = Step{Frame: i + 1, At: t0.Add(time.Duration(i) * 100 * time.Millisecond), Inferred: true}
+			for k := range n {
+				if (i+k)%5 == 0 {
+					continue
+				}
+				x := float64(k%25)*100 + 2*float64(i)
+				y := float64(k/25) * 120
+				steps[i].Dets = append(steps[i].Dets, track.Detection{Box: geom.Rect{X: x, Y: y, W: 40, H: 100}, Label: "person", Score: 0.95})
+			}
+		}
+		for _, smooth := range []bool{false, true} {
+			name := "live"
+			if smooth {
+				name = "offline"
+			}
+			b.Run(fmt.Sprintf("objects=%d/%s", n, name), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := RunSteps(steps, track.DefaultConfig(), Options{Smooth: smooth}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(steps)), "ns/frame")
+			})
+		}
 	}
 }
