@@ -214,6 +214,13 @@ metrics: {listen: "METRICS"}
 		return out
 	}
 	balanced := func() bool {
+		for _, n := range []string{"a", "b", "c"} {
+			select {
+			case <-current(n).p.done:
+				t.Fatalf("node %s exited:\n%s", n, current(n).p.stderr.String())
+			default:
+			}
+		}
 		h := held()
 		return len(h["a"]) == perNode && len(h["b"]) == perNode && len(h["c"]) == perNode
 	}
