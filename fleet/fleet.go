@@ -226,6 +226,7 @@ func (n *Node) bucket(ctx context.Context, js jetstream.JetStream, name string) 
 		// at once instead of at the next poll.
 		LimitMarkerTTL: n.o.LeaseTTL}
 	var kv jetstream.KeyValue
+	var st jetstream.KeyValueStatus
 	var err error
 	for attempt := 0; ; attempt++ {
 		// Each attempt is bounded: a request into a cluster still electing
@@ -239,6 +240,11 @@ func (n *Node) bucket(ctx context.Context, js jetstream.JetStream, name string) 
 				cfg.LimitMarkerTTL = 0
 				kv, err = js.CreateKeyValue(c, cfg)
 			}
+		}
+		if err == nil {
+			// A replicated bucket another node is creating can be found
+			// and still answer "stream not found" for a moment.
+			st, err = kv.Status(c)
 		}
 		cancel()
 		if errors.Is(err, jetstream.ErrBucketExists) {
@@ -255,10 +261,6 @@ func (n *Node) bucket(ctx context.Context, js jetstream.JetStream, name string) 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fleet: bucket %s on %s: %w", name, redact(n.o.URL), err)
-	}
-	st, err := kv.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("fleet: bucket %s: %w", name, err)
 	}
 	if st.TTL() != n.o.LeaseTTL {
 		return nil, fmt.Errorf("%w: bucket %s has a TTL of %s but fleet.lease_ttl is %s: every node must run the same file (delete the bucket to change lease_ttl)", ErrBucketMismatch, name, st.TTL(), n.o.LeaseTTL)

@@ -86,17 +86,23 @@ func cmdRun(ctx context.Context, args []string) int {
 		defer stop()
 	}
 	var fleetDone chan struct{}
+	// The node stops with the pipeline: when Run fails at start (a sink
+	// that cannot connect) the node would otherwise hold its leases and
+	// keep the process alive without saying why.
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	defer stopFleet()
 	if node != nil {
 		node.RegisterMetrics(a.Metrics.Registry())
 		a.OnStreams(func(ss []config.Stream) { node.SetCameras(fleetCameras(ss)) })
 		fleetDone = make(chan struct{})
 		go func() {
 			defer close(fleetDone)
-			_ = node.Run(ctx, a)
+			_ = node.Run(fleetCtx, a)
 		}()
 	}
 	err = a.Run(ctx)
 	if fleetDone != nil {
+		stopFleet()
 		<-fleetDone // every camera stopped and released
 	}
 	printRunSummary(os.Stderr, cfg, a)

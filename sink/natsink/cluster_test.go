@@ -51,8 +51,9 @@ func TestFleetCluster(t *testing.T) {
 	allURLs := strings.Join(urls, ",")
 	js := JetStreamConfig{Stream: "FLEET", Create: true, Subjects: []string{"osprey.*.*.*.*"}, Replicas: 3}
 
-	// The sink's Connect fails (clearly) while the cluster has no JetStream
-	// meta leader yet, so wait for one by creating the stream first.
+	// Wait for the cluster's JetStream meta leader by creating the stream
+	// first, so the leader stop below is the only disturbance
+	// (TestConnectBeforeClusterReady covers a sink started before it).
 	nc, err := nats.Connect(allURLs)
 	if err != nil {
 		t.Fatal(err)
@@ -165,5 +166,47 @@ func TestFleetCluster(t *testing.T) {
 		pipe := fmt.Sprintf("dev-%d", d+1)
 		checkExactlyOnce(t, created[d], byDevice[pipe])
 		t.Logf("%s: created %d, consumed %d", pipe, len(created[d]), len(byDevice[pipe]))
+	}
+}
+
+// TestConnectBeforeClusterReady: a sink whose replicated stream is to be
+// created on a cluster with no JetStream quorum yet (one of three servers
+// up) starts anyway, spools, and creates the stream and delivers every
+// event once the other servers join. Before, Connect failed after
+// publish_timeout and the pipeline did not start.
+func TestConnectBeforeClusterReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test takes ~10s")
+	}
+	ports := make([]int, 3)
+	var routes []*url.URL
+	for i := range ports {
+		ports[i] = freePort(t)
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
+	}
+	start := func(i int) *server.Server {
+		return runServer(t, &server.Options{ServerName: fmt.Sprintf("r%d", i+1),
+			Cluster: server.ClusterOpts{Name: "osprey-ready", Host: "127.0.0.1", Port: ports[i]}, Routes: routes})
+	}
+	first := start(0)
+	s := newSink(t, Config{URL: first.ClientURL(), Pipeline: "ready", PublishTimeout: time.Second,
+		JetStream: &JetStreamConfig{Stream: "READY", Create: true, Replicas: 3}, Spool: SpoolConfig{Dir: t.TempDir()}})
+	var created []string
+	for i := range 20 {
+		e := sampleEvent(event.TrackStarted, "ready", "cam", i)
+		if err := s.Write(context.Background(), frameWith("cam", e)); err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, e.ID)
+	}
+	if st := s.Stats(); st.Accepted != 20 || st.Published != 0 {
+		t.Fatalf("before quorum: accepted %d published %d, want 20 and 0", st.Accepted, st.Published)
+	}
+	start(1)
+	start(2)
+	waitFor(t, 60*time.Second, "the spooled events delivered", func() bool { return s.Stats().Pending == 0 })
+	checkExactlyOnce(t, created, streamIDs(t, first.ClientURL(), "READY"))
+	if st := s.Stats(); st.Published != 20 || st.Duplicates != 0 {
+		t.Fatalf("published %d duplicates %d, want 20 and 0", st.Published, st.Duplicates)
 	}
 }

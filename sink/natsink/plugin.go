@@ -35,8 +35,19 @@ func Plugin() stages.SinkPlugin {
 				spooled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 					Name: "osprey_events_spooled", Help: "Events waiting in the NATS sink's spool (on disk when spool.dir is set).",
 				}, func() float64 { return float64(s.Stats().Pending) })
-				if err := res.Metrics.Register(spooled); err != nil {
-					return nil, fmt.Errorf("natsink: spool metric: %w", err)
+				accepted := prometheus.NewCounterFunc(prometheus.CounterOpts{
+					Name: "osprey_events_accepted_total", Help: "Events the NATS sink stored in its spool (from then on they survive a crash of the process; a power loss too with spool.fsync always).",
+				}, func() float64 { return float64(s.Stats().Accepted) })
+				published := prometheus.NewCounterFunc(prometheus.CounterOpts{
+					Name: "osprey_events_published_total", Help: "Events the NATS server acknowledged (replays of duplicates included).",
+				}, func() float64 { return float64(s.Stats().Published) })
+				dups := prometheus.NewCounterFunc(prometheus.CounterOpts{
+					Name: "osprey_events_duplicates_total", Help: "Acknowledged events JetStream had stored already (replays after a crash, dropped by Nats-Msg-Id).",
+				}, func() float64 { return float64(s.Stats().Duplicates) })
+				for _, c := range []prometheus.Collector{spooled, accepted, published, dups} {
+					if err := res.Metrics.Register(c); err != nil {
+						return nil, fmt.Errorf("natsink: metric: %w", err)
+					}
 				}
 			}
 			return s, nil

@@ -64,7 +64,9 @@ type Sink struct {
 	closed   bool
 
 	streamReady atomic.Bool
+	accepted    atomic.Uint64
 	published   atomic.Uint64
+	duplicates  atomic.Uint64
 	detPub      atomic.Uint64
 	detDropped  atomic.Uint64
 	snapPut     atomic.Uint64
@@ -187,8 +189,16 @@ func (s *Sink) Connect(ctx context.Context) error {
 		s.js = js
 		if nc.IsConnected() {
 			if err := s.ensureStream(ctx); err != nil {
-				nc.Close()
-				return err
+				if !jsUnavailable(err) {
+					nc.Close()
+					return err
+				}
+				// A cluster that is starting (electing its JetStream
+				// leader) answers nothing for seconds: start anyway, like
+				// with a server that is down. Events spool; the publisher
+				// creates or checks the stream before its first publish.
+				s.log.Warn("natsink: jetstream not answering yet, spooling events until it does (a cluster electing its leader; or a server without jetstream enabled)", "err", err)
+				s.outage.Store(true)
 			}
 		}
 	}
@@ -329,6 +339,24 @@ func transient(err error) bool {
 	return false
 }
 
+// jsUnavailable reports whether a JetStream API error may go away by
+// itself: no answer (a cluster electing its meta leader), no responders, or
+// the server's "temporarily unavailable" and "no suitable peers" (a
+// replicated stream before its peers joined). A wrong configuration or a
+// missing stream is not.
+func jsUnavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10008, 10005: // JSClusterNotAvailErr, JSClusterNoPeersErr
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
 // ensureStream creates/updates the stream (jetstream.create) or checks that
 // it exists.
 func (s *Sink) ensureStream(ctx context.Context) error {
@@ -395,6 +423,7 @@ func (s *Sink) Write(_ context.Context, f *stages.Frame) error {
 		if _, err := s.q.Append(recs...); err != nil {
 			return fmt.Errorf("natsink: spool %d events: %w", len(recs), err)
 		}
+		s.accepted.Add(uint64(len(recs)))
 	}
 	if s.cfg.Detections && f.Inferred {
 		s.publishDetections(f)
@@ -530,7 +559,10 @@ func (s *Sink) deliver(recs []spool.Record) (int, error) {
 	defer timeout.Stop()
 	for i, f := range futs {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if ack != nil && ack.Duplicate {
+				s.duplicates.Add(1)
+			}
 		case err := <-f.Err():
 			return i, fmt.Errorf("jetstream ack for %s: %w", msgs[i].Subject, err)
 		case <-timeout.C:
@@ -546,8 +578,15 @@ type Stats struct {
 	URL string `json:"url"`
 	// Connected is true while the client is connected.
 	Connected bool `json:"connected"`
+	// Accepted counts events Write stored in the spool since New (durable
+	// per spool.fsync from then on).
+	Accepted uint64 `json:"accepted"`
 	// Published counts events the server acknowledged since New.
 	Published uint64 `json:"published"`
+	// Duplicates counts the acknowledged events JetStream recognised as
+	// already stored (by Nats-Msg-Id): replays after a crash whose ack was
+	// lost. They are in Published too, and stored once.
+	Duplicates uint64 `json:"duplicates"`
 	// Pending counts events spooled and not yet acknowledged.
 	Pending int `json:"pending"`
 	// Dropped counts events dropped because the spool was full.
@@ -565,7 +604,7 @@ type Stats struct {
 
 // Stats returns the sink's counters (for metrics and the control stats reply).
 func (s *Sink) Stats() Stats {
-	st := Stats{URL: s.ClientURL(), Published: s.published.Load(), Pending: s.q.Pending(),
+	st := Stats{URL: s.ClientURL(), Accepted: s.accepted.Load(), Published: s.published.Load(), Duplicates: s.duplicates.Load(), Pending: s.q.Pending(),
 		Dropped: s.q.DroppedTotal(), DetectionsPublished: s.detPub.Load(), DetectionsDropped: s.detDropped.Load(),
 		SnapshotsStored: s.snapPut.Load(), SnapshotsSkipped: s.snapSkipped.Load()}
 	if nc := s.conn(); nc != nil {
