@@ -83,7 +83,7 @@ func Status(ctx context.Context, nc *nats.Conn, pipeline string, cameras []Camer
 		var m Member
 		if json.Unmarshal(e.Value(), &m) == nil {
 			v.members[e.Key()] = m
-			ages[e.Key()] = now.Sub(e.Created())
+			ages[e.Key()] = max(0, now.Sub(e.Created())) // the server stamped it after now
 		}
 	}); err != nil {
 		return Report{}, err
@@ -99,7 +99,7 @@ func Status(ctx context.Context, nc *nats.Conn, pipeline string, cameras []Camer
 		if epoch == 0 {
 			epoch = e.Revision()
 		}
-		byID[e.Key()] = CameraStatus{ID: e.Key(), Node: l.Node, Epoch: epoch, HeldFor: now.Sub(l.Since), RenewAge: now.Sub(e.Created())}
+		byID[e.Key()] = CameraStatus{ID: e.Key(), Node: l.Node, Epoch: epoch, HeldFor: max(0, now.Sub(l.Since)), RenewAge: max(0, now.Sub(e.Created()))}
 	}); err != nil {
 		return Report{}, err
 	}

@@ -14,7 +14,8 @@ const F = window.ospreyFleet = { loaded: false, enabled: false, self: '', camera
 
 // age formats a duration in nanoseconds as the CLI does: 312ms, 4.2s, 3m2s.
 function age(ns) {
-  if (!ns) return '–';
+  if (ns === undefined) return '–';
+  ns = Math.max(0, ns);
   const ms = ns / 1e6;
   if (ms < 1000) return Math.round(ms) + 'ms';
   if (ms < 60000) return (ms / 1000).toFixed(1) + 's';
@@ -64,8 +65,8 @@ function render(st) {
     cell(tr, state === 'waiting' ? 'waiting for capacity' : state, 'st-' + state.replace(' ', '-'));
     cell(tr, c.node || '–');
     cell(tr, c.node ? String(c.lease) : '–', 'num');
-    cell(tr, age(c.held_for_ns), 'num');
-    cell(tr, c.node ? age(c.renew_age_ns) + ' ago' : '–', 'num');
+    cell(tr, c.node ? age(c.held_for_ns || 0) : '–', 'num');
+    cell(tr, c.node ? age(c.renew_age_ns || 0) + ' ago' : '–', 'num');
     cell(tr, (c.requires || []).join(', ') || '–');
     const href = previewHref(c, self);
     cell(tr, href ? link(href, c.node === self ? 'watch here' : 'watch on ' + c.node) : '–');
@@ -86,10 +87,10 @@ function render(st) {
     cell(tr, n.capacity > 0 ? String(n.capacity) : '–', 'num');
     cell(tr, String(n.held), 'num');
     cell(tr, (n.labels || []).join(', ') || '–');
-    cell(tr, age(n.beat_age_ns) + ' ago', 'num');
+    cell(tr, age(n.beat_age_ns || 0) + ' ago', 'num');
     cell(tr, (n.host || '') + (n.pid ? ' (pid ' + n.pid + ')' : ''));
     const ui = n.node === self ? withToken('./') : (n.ui ? withToken(n.ui + '/') : '');
-    cell(tr, ui ? link(ui, n.node === self ? 'this page\u2019s node' : n.ui) : 'not advertised');
+    cell(tr, ui ? link(ui, n.node === self ? 'this node' : n.ui) : 'not advertised');
     nodes.append(tr);
   }
   F.cameras = (st.cameras || []).length;
