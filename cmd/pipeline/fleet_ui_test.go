@@ -235,3 +235,36 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// What a node advertises: the file's fleet.advertise, else the preview's
+// listen address (the host name for an unspecified host), else nothing.
+func TestFleetAdvertise(t *testing.T) {
+	model, _ := filepath.Abs("../../third_party/blazeface/ONNX/face_detection_front_128x128_barracuda.onnx")
+	realpart.File(t, realpart.BlazeFace, model)
+	host, err := os.Hostname()
+	must(t, err)
+	tests := []struct{ name, fleet, sinks, ui, warn string }{
+		{"advertise wins", `advertise: "http://{node}.lan:8080"`, "sinks: {preview: {listen: 0.0.0.0:9000}}", "http://a.lan:8080", ""},
+		{"lan address", "", "sinks: {preview: {listen: 10.1.2.3:9000}}", "http://10.1.2.3:9000", ""},
+		{"any address", "", "sinks: {preview: {listen: 0.0.0.0:9000}}", "http://" + host + ":9000", ""},
+		{"ipv6 any", "", `sinks: {preview: {listen: "[::]:9000"}}`, "http://" + host + ":9000", ""},
+		{"loopback", "", "sinks: {preview: {listen: 127.0.0.1:9000}}", "http://127.0.0.1:9000",
+			"sinks.preview.listen is a loopback address: only browsers on this host can follow other nodes' links to it; listen on a LAN address or set fleet.advertise"},
+		{"port 0", "", "sinks: {preview: {listen: 127.0.0.1:0}}", "",
+			`this node's web UI is not advertised: sinks.preview.listen "127.0.0.1:0" has no fixed port; set fleet.advertise (http://host:port)`},
+		{"no preview", "", "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "p.yaml")
+			must(t, os.WriteFile(file, []byte(fmt.Sprintf("streams: [{id: c, url: test://}]\nmodel: {path: %s, format: blazeface}\nfleet: {nats: nats://127.0.0.1:4222, %s}\n%s\n",
+				model, tc.fleet, tc.sinks)), 0o644))
+			cfg, err := loadPipeline(file)
+			must(t, err)
+			ui, warn := fleetAdvertise(cfg, "a")
+			if ui != tc.ui || warn != tc.warn {
+				t.Fatalf("fleetAdvertise = %q, %q; want %q, %q", ui, warn, tc.ui, tc.warn)
+			}
+		})
+	}
+}
