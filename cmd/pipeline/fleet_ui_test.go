@@ -17,6 +17,7 @@ import (
 
 	"github.com/osprey-vision/osprey/fleet"
 	"github.com/osprey-vision/osprey/internal/browsertest"
+	"github.com/osprey-vision/osprey/internal/matcheck"
 	"github.com/osprey-vision/osprey/internal/realpart"
 )
 
@@ -33,6 +34,7 @@ func TestFleetUI(t *testing.T) {
 	model, _ := filepath.Abs("../../third_party/blazeface/ONNX/face_detection_front_128x128_barracuda.onnx")
 	realpart.File(t, realpart.BlazeFace, model)
 	browser := browsertest.Need(t)
+	matcheck.Leaks(t)
 	shot := os.Getenv("OSPREY_FLEET_SCREENSHOT")
 	switch {
 	case shot == "":
