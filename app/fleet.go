@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -44,6 +45,18 @@ func (a *App) StopStream(id string) error {
 		return nil
 	}
 	return a.stopStream(id)
+}
+
+// SetFleetStatus hands fn, which reads the fleet's status (fleet.Node.Status),
+// to the sinks that show it: the preview's fleet page and /api/fleet.
+func (a *App) SetFleetStatus(fn func(context.Context) (any, error)) {
+	for _, s := range a.sinks {
+		if f, ok := s.(interface {
+			SetFleet(func(context.Context) (any, error))
+		}); ok {
+			f.SetFleet(fn)
+		}
+	}
 }
 
 // RunningStreams returns the IDs of the streams running, sorted.

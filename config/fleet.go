@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -42,12 +43,19 @@ type Fleet struct {
 	// MinHold is how long a node keeps a camera before it may give it away
 	// in a rebalance (default 30s).
 	MinHold time.Duration `yaml:"min_hold"`
+	// Advertise is the base URL of a node's web UI (its preview page) that
+	// other nodes' fleet pages link to, e.g. http://{node}.cams.lan:8080;
+	// {node} becomes the node's name. Empty: derived from
+	// sinks.preview.listen (cmd/pipeline), or none without a preview.
+	Advertise string `yaml:"advertise"`
 }
 
 // FleetNode is one fleet.nodes entry.
 type FleetNode struct {
 	Capacity *int     `yaml:"capacity"`
 	Labels   []string `yaml:"labels"`
+	// Advertise overrides fleet.advertise for this node.
+	Advertise string `yaml:"advertise"`
 }
 
 // Fleet defaults.
@@ -96,6 +104,32 @@ func (f *Fleet) For(name string) (capacity int, labels []string) {
 		}
 	}
 	return capacity, slices.Clone(labels)
+}
+
+// AdvertiseFor returns the web UI URL the node called name advertises as
+// the file sets it (its fleet.nodes entry over fleet.advertise, {node}
+// replaced, no trailing slash), or "" when the file leaves it to the
+// preview's listen address.
+func (f *Fleet) AdvertiseFor(name string) string {
+	a := f.Advertise
+	if n, ok := f.Nodes[name]; ok && n.Advertise != "" {
+		a = n.Advertise
+	}
+	return strings.TrimSuffix(strings.ReplaceAll(a, "{node}", name), "/")
+}
+
+// checkAdvertise reports why a is not a web UI base URL ("" when it is).
+func checkAdvertise(a string) string {
+	u, err := url.Parse(strings.ReplaceAll(a, "{node}", "node"))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Sprintf("%q is not a web UI URL: use http://host:port of this node's preview as other nodes' browsers reach it (e.g. http://{node}.cams.lan:8080; {node} becomes the node name)", a)
+	case u.User != nil:
+		return fmt.Sprintf("%q carries credentials: browsers get this URL; the preview's token is added by the page", redactURL(a))
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("%q has a query or fragment: give only scheme://host:port and an optional path prefix", a)
+	}
+	return ""
 }
 
 // FleetURL returns the NATS URL list the fleet connects to: fleet.nats, or
@@ -163,6 +197,11 @@ func (p *Pipeline) validateFleet(add func(path string, err error)) {
 	if f.MinHold < 0 {
 		msg("fleet.min_hold", "must not be negative, got %s", f.MinHold)
 	}
+	if f.Advertise != "" {
+		if why := checkAdvertise(f.Advertise); why != "" {
+			msg("fleet.advertise", "%s", why)
+		}
+	}
 	checkLabels := func(path string, labels []string) {
 		for i, l := range labels {
 			if !nodeName.MatchString(l) {
@@ -189,6 +228,11 @@ func (p *Pipeline) validateFleet(add func(path string, err error)) {
 			msg("fleet.nodes."+name+".capacity", "must be >= 0 (0: no limit), got %d", *n.Capacity)
 		}
 		checkLabels("fleet.nodes."+name+".labels", n.Labels)
+		if n.Advertise != "" {
+			if why := checkAdvertise(n.Advertise); why != "" {
+				msg("fleet.nodes."+name+".advertise", "%s", why)
+			}
+		}
 		for _, l := range n.Labels {
 			offered[l] = true
 		}

@@ -27,6 +27,7 @@ func TestFleetSection(t *testing.T) {
 	require.Equal(t, 2, c, "a node not listed takes the section's capacity")
 	require.Empty(t, l)
 	require.Equal(t, "nats://127.0.0.1:4222", p.FleetURL())
+	require.Empty(t, p.Fleet.AdvertiseFor("big"), "no advertise: left to the preview's listen address")
 
 	// The sink's url serves when fleet.nats is empty.
 	conf = "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\nfleet: {lease_ttl: 3s, heartbeat: 500ms}\nsinks:\n  nats: {url: nats://10.0.0.1:4222}\n"
@@ -73,12 +74,22 @@ func TestFleetErrors(t *testing.T) {
 		{
 			name: "unknown fleet key",
 			conf: head + "fleet:\n  nats: nats://h:4222\n  lease: 3s\n",
-			err:  `p.yaml:6:3: fleet.lease: unknown field "lease": valid fields here are capacity, heartbeat, labels, lease_ttl,`,
+			err:  `p.yaml:6:3: fleet.lease: unknown field "lease": valid fields here are advertise, capacity, heartbeat, labels, lease_ttl,`,
 		},
 		{
 			name: "negative capacity",
 			conf: head + "fleet:\n  nats: nats://h:4222\n  nodes:\n    b: {capacity: -1}\n",
 			err:  `p.yaml:7:19: fleet.nodes.b.capacity: must be >= 0 (0: no limit), got -1`,
+		},
+		{
+			name: "advertise not a URL",
+			conf: head + "fleet:\n  nats: nats://h:4222\n  advertise: box-a:8080\n",
+			err:  `p.yaml:6:14: fleet.advertise: "box-a:8080" is not a web UI URL: use http://host:port of this node's preview as other nodes' browsers reach it (e.g. http://{node}.cams.lan:8080; {node} becomes the node name)`,
+		},
+		{
+			name: "advertise with credentials",
+			conf: head + "fleet:\n  nats: nats://h:4222\n  nodes:\n    b: {advertise: \"http://u:pw@b:8080\"}\n",
+			err:  `p.yaml:7:20: fleet.nodes.b.advertise: "http://***@b:8080" carries credentials: browsers get this URL; the preview's token is added by the page`,
 		},
 	}
 	for _, tc := range tests {
@@ -88,4 +99,14 @@ func TestFleetErrors(t *testing.T) {
 			require.True(t, strings.HasPrefix(err.Error(), tc.err), "got:\n%s\nwant prefix:\n%s", err, tc.err)
 		})
 	}
+}
+
+func TestFleetAdvertise(t *testing.T) {
+	model := writeModel(t)
+	conf := "streams: [{id: a, url: test://}]\nmodel: {path: " + model + ", format: ssd}\n" +
+		"fleet:\n  nats: nats://127.0.0.1:4222\n  advertise: http://{node}.cams.lan:8080/\n  nodes:\n    edge: {advertise: \"https://10.1.2.3/osprey\"}\n"
+	p, err := Parse("p.yaml", []byte(conf), components.Builtin())
+	require.NoError(t, err)
+	require.Equal(t, "http://a.cams.lan:8080", p.Fleet.AdvertiseFor("a"), "{node} is the node's name, the trailing slash goes")
+	require.Equal(t, "https://10.1.2.3/osprey", p.Fleet.AdvertiseFor("edge"), "a fleet.nodes entry overrides the section")
 }

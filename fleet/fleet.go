@@ -68,6 +68,9 @@ type Options struct {
 	// Capacity (0: no limit) and Labels are what this node offers.
 	Capacity int
 	Labels   []string
+	// UI is the base URL of this node's web UI, advertised in its
+	// heartbeat (config.Fleet.Advertise); empty: none.
+	UI string
 	// Replicas is the buckets' replica count.
 	Replicas int
 	// Cameras are the pipeline's streams.
@@ -182,7 +185,7 @@ func (n *Node) join(ctx context.Context) error {
 	}
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	n.self = Member{Node: n.o.Node, Capacity: n.o.Capacity, Labels: n.o.Labels, Host: host, PID: os.Getpid(), Started: now, Beat: now}
+	n.self = Member{Node: n.o.Node, Capacity: n.o.Capacity, Labels: n.o.Labels, Host: host, PID: os.Getpid(), UI: n.o.UI, Started: now, Beat: now}
 	body, _ := json.Marshal(n.self)
 	deadline := time.Now().Add(n.o.LeaseTTL + n.o.Heartbeat)
 	var seen uint64
@@ -673,6 +676,17 @@ func (n *Node) leave() {
 	c, cancel := context.WithTimeout(ctx, n.o.Heartbeat)
 	defer cancel()
 	_ = n.nodes.Delete(c, n.o.Node, jetstream.LastRevision(rev))
+}
+
+// Status reads the fleet as `pipeline fleet status` does, through this
+// node's connection, with Report.Self naming this node. It only reads.
+func (n *Node) Status(ctx context.Context) (Report, error) {
+	n.mu.Lock()
+	cams := slices.Clone(n.cameras)
+	n.mu.Unlock()
+	r, err := Status(ctx, n.nc, n.o.Pipeline, cams)
+	r.Self = n.o.Node
+	return r, err
 }
 
 // Held returns the cameras this node holds with their lease epochs.

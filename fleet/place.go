@@ -25,6 +25,10 @@ type Member struct {
 	PID      int       `json:"pid,omitempty"`
 	Started  time.Time `json:"started"`
 	Beat     time.Time `json:"beat"`
+
+	// UI is the base URL of the node's web UI (its preview page), which
+	// other nodes' fleet pages link to; empty when it serves none.
+	UI string `json:"ui,omitempty"`
 }
 
 // Lease is the value of a camera's key in the leases bucket.

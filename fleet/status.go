@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 
 // Report is the fleet as `pipeline fleet status` shows it.
 type Report struct {
+	// Self is the node that read it (Node.Status); empty from Status.
+	Self    string         `json:"self,omitempty"`
 	Nodes   []NodeStatus   `json:"nodes"`
 	Cameras []CameraStatus `json:"cameras"`
 	// Unplaceable are cameras whose requires no live node offers; Waiting
@@ -42,6 +45,17 @@ type CameraStatus struct {
 	// HeldFor is how long Node has held it; RenewAge how long ago it renewed.
 	HeldFor  time.Duration `json:"held_for_ns,omitempty"`
 	RenewAge time.Duration `json:"renew_age_ns,omitempty"`
+	// Preview links to the camera on its holder's web UI (empty when the
+	// holder advertises none, or its heartbeat is gone).
+	Preview string `json:"preview,omitempty"`
+}
+
+// previewLink is the holder's live page with the camera selected.
+func previewLink(ui, camera string) string {
+	if ui == "" {
+		return ""
+	}
+	return strings.TrimSuffix(ui, "/") + "/?stream=" + url.QueryEscape(camera)
 }
 
 // Status reads the fleet of pipeline through nc.
@@ -69,7 +83,7 @@ func Status(ctx context.Context, nc *nats.Conn, pipeline string, cameras []Camer
 		var m Member
 		if json.Unmarshal(e.Value(), &m) == nil {
 			v.members[e.Key()] = m
-			ages[e.Key()] = now.Sub(e.Created())
+			ages[e.Key()] = max(0, now.Sub(e.Created())) // the server stamped it after now
 		}
 	}); err != nil {
 		return Report{}, err
@@ -85,7 +99,7 @@ func Status(ctx context.Context, nc *nats.Conn, pipeline string, cameras []Camer
 		if epoch == 0 {
 			epoch = e.Revision()
 		}
-		byID[e.Key()] = CameraStatus{ID: e.Key(), Node: l.Node, Epoch: epoch, HeldFor: now.Sub(l.Since), RenewAge: now.Sub(e.Created())}
+		byID[e.Key()] = CameraStatus{ID: e.Key(), Node: l.Node, Epoch: epoch, HeldFor: max(0, now.Sub(l.Since)), RenewAge: max(0, now.Sub(e.Created()))}
 	}); err != nil {
 		return Report{}, err
 	}
@@ -99,6 +113,9 @@ func Status(ctx context.Context, nc *nats.Conn, pipeline string, cameras []Camer
 	for _, c := range cameras {
 		cs := byID[c.ID]
 		cs.ID, cs.Requires = c.ID, c.Requires
+		if m, ok := v.members[cs.Node]; ok && cs.Node != "" {
+			cs.Preview = previewLink(m.UI, c.ID)
+		}
 		r.Cameras = append(r.Cameras, cs)
 	}
 	return r, nil
@@ -112,8 +129,12 @@ func (r Report) Print(w io.Writer) {
 		if n.Capacity > 0 {
 			capacity = fmt.Sprint(n.Capacity)
 		}
-		fmt.Fprintf(w, "%-16s %8s %5d %-20s %-10s %s (pid %d)\n", n.Node, capacity, n.Held, orDash(strings.Join(n.Labels, ",")),
-			n.BeatAge.Round(time.Millisecond).String()+" ago", n.Host, n.PID)
+		ui := ""
+		if n.UI != "" {
+			ui = " " + n.UI
+		}
+		fmt.Fprintf(w, "%-16s %8s %5d %-20s %-10s %s (pid %d)%s\n", n.Node, capacity, n.Held, orDash(strings.Join(n.Labels, ",")),
+			n.BeatAge.Round(time.Millisecond).String()+" ago", n.Host, n.PID, ui)
 	}
 	fmt.Fprintf(w, "\n%-20s %-16s %8s %10s %10s %s\n", "CAMERA", "NODE", "LEASE", "HELD FOR", "RENEWED", "REQUIRES")
 	for _, c := range r.Cameras {

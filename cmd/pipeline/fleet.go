@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/fleet"
 	"github.com/osprey-vision/osprey/sink/natsink"
+	"github.com/osprey-vision/osprey/sink/preview"
 )
 
 // cmdFleet is `pipeline fleet status FILE`.
@@ -120,15 +122,49 @@ func joinFleet(ctx context.Context, cfg *config.Pipeline, node string, log *slog
 	}
 	f := cfg.Fleet
 	capacity, labels := f.For(node)
+	ui, warn := fleetAdvertise(cfg, node)
+	if warn != "" {
+		log.Warn("fleet: "+warn, "node", node, "ui", ui)
+	}
 	n, err := fleet.Join(ctx, fleet.Options{
 		Pipeline: cfg.Name, Node: node, URL: cfg.FleetURL(), NATS: opts,
 		LeaseTTL: f.LeaseTTL, Heartbeat: f.Heartbeat, Rebalance: f.Rebalance, MinHold: f.MinHold,
-		Capacity: capacity, Labels: labels, Replicas: f.Replicas,
+		Capacity: capacity, Labels: labels, Replicas: f.Replicas, UI: ui,
 		Cameras: fleetCameras(cfg.Streams), Log: log.With("component", "fleet"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("fleet: joined", "node", node, "capacity", capacity, "labels", labels, "cameras", len(cfg.Streams))
+	log.Info("fleet: joined", "node", node, "capacity", capacity, "labels", labels, "cameras", len(cfg.Streams), "ui", ui)
 	return n, nil
+}
+
+// fleetAdvertise is the web UI URL node advertises in its heartbeat:
+// fleet.advertise (or its fleet.nodes entry) when set, else the preview's
+// listen address, with the host name standing in for an unspecified host
+// (0.0.0.0, ::). warn, when set, says why other nodes' links may not reach
+// it (or why there is none although a preview runs).
+func fleetAdvertise(cfg *config.Pipeline, node string) (ui, warn string) {
+	if a := cfg.Fleet.AdvertiseFor(node); a != "" {
+		return a, ""
+	}
+	pc, ok := config.SinkConfig[preview.Config](cfg, "preview")
+	if !ok || pc.Listen == "" {
+		return "", ""
+	}
+	host, port, err := net.SplitHostPort(pc.Listen)
+	if err != nil || port == "0" {
+		return "", fmt.Sprintf("this node's web UI is not advertised: sinks.preview.listen %q has no fixed port; set fleet.advertise (http://host:port)", pc.Listen)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if host, err = os.Hostname(); err != nil {
+			return "", fmt.Sprintf("this node's web UI is not advertised: no host name (%v); set fleet.advertise (http://host:port)", err)
+		}
+	}
+	ui = "http://" + net.JoinHostPort(host, port)
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		// Advertised all the same: nodes on one box link to each other.
+		return ui, "sinks.preview.listen is a loopback address: only browsers on this host can follow other nodes' links to it; listen on a LAN address or set fleet.advertise"
+	}
+	return ui, ""
 }

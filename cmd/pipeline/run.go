@@ -93,6 +93,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	defer stopFleet()
 	if node != nil {
 		node.RegisterMetrics(a.Metrics.Registry())
+		a.SetFleetStatus(func(ctx context.Context) (any, error) { return node.Status(ctx) })
 		a.OnStreams(func(ss []config.Stream) { node.SetCameras(fleetCameras(ss)) })
 		fleetDone = make(chan struct{})
 		go func() {

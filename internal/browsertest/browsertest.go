@@ -133,3 +133,56 @@ func repoRoot(t testing.TB) string {
 	}
 	return root
 }
+
+// FleetRow is one row of a fleet page table: its cells' text and links.
+type FleetRow struct {
+	Cells []string `json:"cells"`
+	Links []string `json:"links"`
+}
+
+// FleetResult is what tools/browser-test/fleet.mjs reports from the
+// preview's fleet page.
+type FleetResult struct {
+	Loaded   bool       `json:"loaded"`
+	Enabled  bool       `json:"enabled"`
+	Self     string     `json:"self"`
+	OffShown bool       `json:"offShown"`
+	Cameras  []FleetRow `json:"cameras"`
+	Nodes    []FleetRow `json:"nodes"`
+	Notes    string     `json:"notes"`
+	// Followed is the first link to another node's preview, opened: the
+	// stream that page selected, and whether it shows its fleet link.
+	Followed *struct {
+		URL       string `json:"url"`
+		Camera    string `json:"camera"`
+		Stream    string `json:"stream"`
+		FleetLink bool   `json:"fleetLink"`
+	} `json:"followed"`
+	ElapsedMs int      `json:"elapsedMs"`
+	Error     string   `json:"error"`
+	Console   []string `json:"console"`
+}
+
+// Fleet opens the fleet page at url, reads its tables, follows a link to
+// another node's preview and reports; screenshot, when set, is where the
+// page goes.
+func (b *Browser) Fleet(url, screenshot string) (FleetResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := []string{"fleet.mjs", "--url", url}
+	if screenshot != "" {
+		args = append(args, "--screenshot", screenshot)
+	}
+	cmd := exec.CommandContext(ctx, b.node, args...)
+	cmd.Dir = b.dir
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	var r FleetResult
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		return r, fmt.Errorf("browser-test fleet output %q: %v (exit: %v)", out, jerr, err)
+	}
+	if err != nil {
+		return r, fmt.Errorf("browser-test fleet: %w: %s", err, r.Error)
+	}
+	return r, nil
+}

@@ -35,6 +35,7 @@ func (s *Sink) routes() http.Handler {
 	if s.review != nil {
 		s.reviewRoutes(mux)
 	}
+	s.fleetRoutes(mux)
 	return s.cors(s.auth(mux))
 }
 

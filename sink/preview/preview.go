@@ -47,6 +47,9 @@ type Sink struct {
 	viewers map[string]*viewer
 
 	stats atomic.Pointer[func() stages.LiveStats]
+	// fleet reads the fleet's status for /api/fleet (SetFleet); nil: not
+	// a fleet node.
+	fleet atomic.Pointer[fleetFunc]
 	// overlays provides each stream's zones and lines (RefreshOverlays).
 	overlays  func(stream string) stages.Overlay
 	saturated atomic.Pointer[func() bool]

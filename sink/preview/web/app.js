@@ -276,3 +276,8 @@ function fail(e) { P.error = String(e); setState('error: ' + e.message); }
 fetch(withToken('review'), { method: 'HEAD', headers: authHeaders }).then((r) => {
   if (r.ok) { $('reviewLink').href = withToken('review'); $('reviewLink').hidden = false; }
 }).catch(() => {});
+
+// The fleet page lists the fleet's cameras; its link shows on fleet nodes only.
+fetch(withToken('api/fleet'), { headers: authHeaders, cache: 'no-store' }).then((r) => r.json()).then((f) => {
+  if (f.enabled) { $('fleetLink').href = withToken('fleet'); $('fleetLink').hidden = false; }
+}).catch(() => {});
