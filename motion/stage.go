@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -82,14 +83,22 @@ func Plugin() stages.StagePlugin {
 			if err != nil {
 				return nil, err
 			}
-			return []stages.StageSpec{{Name: "motion", Stage: st}}, nil
+			return []stages.StageSpec{{Name: "motion", Stage: st, StreamWorkers: streamWorkers()}}, nil
 		})
 	p.StreamKeys = []string{"motion"}
 	return p
 }
 
+// streamWorkers is how many streams' frames the stage works on at once:
+// one goroutine for every camera was the bottleneck of a box full of idle
+// cameras (docs/motion.md, "Cameras per box"), and streams share nothing
+// but the metrics.
+func streamWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
 // Stage gates detection per stream: motion detection on a small grey copy
-// of the frame, the gate's decision, and the regions to detect on.
+// of the frame, the gate's decision, and the regions to detect on. Process
+// may run for several streams at once (StageSpec.StreamWorkers); a
+// stream's state is only touched by the call working on its frame.
 type Stage struct {
 	cfg    StageConfig
 	res    *stages.Resources

@@ -39,7 +39,10 @@ type Source interface {
 }
 
 // Stage transforms frames. The runner calls Process from one goroutine per
-// stage, in frame order, and Close once after the last Process.
+// stage, in frame order, and Close once after the last Process. A stage
+// run with StageSpec.StreamWorkers > 1 gets concurrent Process calls for
+// frames of different streams, but never two of one stream at once, and
+// each stream's frames in order.
 //   - Process takes ownership of f and returns the frames to pass on (usually
 //     f itself). Returning no frames and a nil error means the stage dropped f;
 //     the stage must then Release it. An error is logged and counted, and f is

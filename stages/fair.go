@@ -72,6 +72,9 @@ type fairSlot struct {
 	frames []*Frame
 	weight int
 	used   int
+	// busy is set while a claiming consumer (recvClaim) works on one of
+	// this stream's frames: the stream's next frame waits for release.
+	busy bool
 }
 
 func newFairQueue(stage string, l Link, weights map[string]int, obs Observer) *fairQueue {
@@ -129,9 +132,32 @@ func (q *fairQueue) signal() {
 
 // recv implements inlet: the oldest frame of the stream whose turn it is.
 func (q *fairQueue) recv(stop <-chan time.Time) (*Frame, recvState) {
+	return q.take(stop, false)
+}
+
+// recvClaim implements claimInlet: like recv(nil), but only from streams
+// no other claiming consumer holds, and the frame's stream is held until
+// release. Several consumers calling it get frames of different streams;
+// each stream's frames still come out one at a time, in order.
+func (q *fairQueue) recvClaim() (*Frame, recvState) { return q.take(nil, true) }
+
+// release implements claimInlet: stream's next frame may be claimed.
+func (q *fairQueue) release(stream string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if s := q.byID[stream]; s != nil && s.busy {
+		s.busy = false
+		if len(s.frames) > 0 && !q.closed {
+			q.signal()
+		}
+	}
+}
+
+// take is recv and recvClaim.
+func (q *fairQueue) take(stop <-chan time.Time, claim bool) (*Frame, recvState) {
 	for {
 		q.mu.Lock()
-		f := q.pick()
+		f := q.pick(claim)
 		closed := q.closed
 		if f != nil && q.held > 0 && !closed {
 			q.signal() // another consumer may be waiting on the token we took
@@ -141,6 +167,8 @@ func (q *fairQueue) recv(stop <-chan time.Time) (*Frame, recvState) {
 			return f, recvOK
 		}
 		if closed {
+			// With claims, frames may be left in streams another consumer
+			// holds: that consumer takes them after its release.
 			return nil, recvClosed
 		}
 		if stop == nil {
@@ -152,7 +180,7 @@ func (q *fairQueue) recv(stop <-chan time.Time) (*Frame, recvState) {
 		case <-stop:
 			// A frame may have come with the stop: take it rather than time out.
 			q.mu.Lock()
-			f := q.pick()
+			f := q.pick(claim)
 			q.mu.Unlock()
 			if f != nil {
 				return f, recvOK
@@ -164,17 +192,19 @@ func (q *fairQueue) recv(stop <-chan time.Time) (*Frame, recvState) {
 
 // pick takes the next frame in weighted round-robin order; q.mu is held. A
 // stream gets up to its weight of consecutive frames per round, and a stream
-// with nothing queued loses its turn.
-func (q *fairQueue) pick() *Frame {
+// with nothing queued loses its turn, as does, when claim is set, a stream
+// a claiming consumer holds; claim then holds the picked frame's stream.
+func (q *fairQueue) pick(claim bool) *Frame {
 	if q.held == 0 {
 		return nil
 	}
 	for range 2*len(q.streams) + 1 {
 		s := q.streams[q.cursor]
-		if len(s.frames) > 0 && s.used < s.weight {
+		if len(s.frames) > 0 && s.used < s.weight && !(claim && s.busy) {
 			f := s.popFront()
 			s.used++
 			q.held--
+			s.busy = s.busy || claim
 			return f
 		}
 		s.used = 0

@@ -40,6 +40,13 @@ type StageSpec struct {
 	// dropping them: for cheap stages whose state needs every frame that
 	// reached them (the tracker must see every inferred frame).
 	KeepStale bool
+	// StreamWorkers > 1 runs the stage's Process on that many goroutines
+	// at once, each on a different stream's frame: a stream's frames are
+	// processed one at a time, in order, and passed on in order, so
+	// per-stream state needs no lock of its own (the runner orders the
+	// calls). For cheap per-frame stages whose streams are independent
+	// (motion), which one goroutine cannot keep up with for many cameras.
+	StreamWorkers int
 }
 
 // SinkSpec is one sink and the queue in front of it. Event sinks (EventSink
@@ -426,6 +433,10 @@ func (r *Runner) runStage(ctx context.Context, st StageSpec, in inlet, out link)
 	}()
 	if len(st.Replicas) > 0 {
 		r.runParallel(ctx, st, in, out)
+		return
+	}
+	if st.StreamWorkers > 1 {
+		r.runPerStream(ctx, st, in, out)
 		return
 	}
 	if bs, ok := st.Stage.(BatchStage); ok && bs.BatchSize() > 1 {
