@@ -33,6 +33,14 @@ type Metrics struct {
 	mu      sync.Mutex
 	streams map[string]*StreamStats
 	stages  map[string]*Latency
+
+	// Labelled children cached by label values, so the per-frame calls skip
+	// the vectors' label hashing and the variadic slice WithLabelValues
+	// allocates. Guarded by cmu, not mu, which StreamStats readers hold.
+	cmu    sync.Mutex
+	frameC map[[2]string]prometheus.Counter
+	stageO map[string]prometheus.Observer
+	e2eO   map[string]prometheus.Observer
 }
 
 // StreamStats are one stream's in-process counters.
@@ -50,6 +58,9 @@ func New() *Metrics {
 		reg:     prometheus.NewRegistry(),
 		streams: map[string]*StreamStats{},
 		stages:  map[string]*Latency{},
+		frameC:  map[[2]string]prometheus.Counter{},
+		stageO:  map[string]prometheus.Observer{},
+		e2eO:    map[string]prometheus.Observer{},
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "osprey_frames_total", Help: "Frames handled, by stream and stage.",
 		}, []string{"stream", "stage"}),
@@ -105,7 +116,15 @@ func (m *Metrics) stream(name string) *StreamStats {
 
 // Frame implements stages.Observer.
 func (m *Metrics) Frame(stream, stage string) {
-	m.frames.WithLabelValues(stream, stage).Inc()
+	k := [2]string{stream, stage}
+	m.cmu.Lock()
+	c := m.frameC[k]
+	if c == nil {
+		c = m.frames.WithLabelValues(stream, stage)
+		m.frameC[k] = c
+	}
+	m.cmu.Unlock()
+	c.Inc()
 	if stage == "capture" {
 		m.mu.Lock()
 		m.stream(stream).In++
@@ -123,7 +142,14 @@ func (m *Metrics) Dropped(stream, stage, reason string) {
 
 // StageLatency implements stages.Observer.
 func (m *Metrics) StageLatency(stage string, d time.Duration) {
-	m.stageSec.WithLabelValues(stage).Observe(d.Seconds())
+	m.cmu.Lock()
+	o := m.stageO[stage]
+	if o == nil {
+		o = m.stageSec.WithLabelValues(stage)
+		m.stageO[stage] = o
+	}
+	m.cmu.Unlock()
+	o.Observe(d.Seconds())
 	m.mu.Lock()
 	l := m.stages[stage]
 	if l == nil {
@@ -149,7 +175,14 @@ func (m *Metrics) StageBusy(stage string) time.Duration {
 
 // EndToEnd implements stages.Observer.
 func (m *Metrics) EndToEnd(stream string, d time.Duration) {
-	m.e2eSec.WithLabelValues(stream).Observe(d.Seconds())
+	m.cmu.Lock()
+	o := m.e2eO[stream]
+	if o == nil {
+		o = m.e2eSec.WithLabelValues(stream)
+		m.e2eO[stream] = o
+	}
+	m.cmu.Unlock()
+	o.Observe(d.Seconds())
 	m.mu.Lock()
 	s := m.stream(stream)
 	s.Out++
