@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -100,9 +101,8 @@ func (q *fairQueue) push(_ context.Context, f *Frame) {
 		q.byID[f.Stream] = s
 		q.streams = append(q.streams, s)
 	}
-	var old *Frame
-	if len(s.frames) >= q.size {
-		old = s.popFront()
+	old := s.evictFor(f, q.size)
+	if old != nil {
 		q.held--
 	}
 	s.frames = append(s.frames, f)
@@ -112,6 +112,40 @@ func (q *fairQueue) push(_ context.Context, f *Frame) {
 	if old != nil {
 		q.drop(old, ReasonQueueFull)
 	}
+}
+
+// skipHeld is how many frames the motion gate skipped a stream's ring
+// keeps behind frames that wait for the detector.
+const skipHeld = 4
+
+// evictFor makes room for f in the ring and returns the frame it pushed
+// out, if any. Frames the motion gate skipped (Focus.Skip) and frames that
+// need the detector are bounded apart, each kind losing its own oldest: a
+// skipped frame needs no detector time, and when it pushed out the one frame
+// waiting for a detector (a refresh, a light change on every camera at once)
+// that run was lost, asked for again and lost again, and idle cameras
+// dropped frames with the detector half idle (docs/motion.md). Skipped
+// frames wait behind the run in stream order until it is done.
+func (s *fairSlot) evictFor(f *Frame, size int) *Frame {
+	limit := size
+	if f.Focus.Skip {
+		limit = max(size, skipHeld)
+	}
+	n, first := 0, -1
+	for i, g := range s.frames {
+		if g.Focus.Skip == f.Focus.Skip {
+			if first < 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	if n < limit {
+		return nil
+	}
+	old := s.frames[first]
+	s.frames = slices.Delete(s.frames, first, first+1)
+	return old
 }
 
 func (s *fairSlot) popFront() *Frame {

@@ -62,6 +62,34 @@ func TestFairQueueKeepsTheNewestFramesOfEachStream(t *testing.T) {
 	require.Equal(t, []string{"a4", "b1", "a5"}, drain(q))
 }
 
+func TestFairQueueSkippedFramesNeverPushOutARun(t *testing.T) {
+	imageLeaks(t)
+	obs := newCountObserver()
+	q := newFairQueue("detect", Link{Size: 1, Policy: Latest}, nil, obs)
+	frame := func(seq uint64, skip bool) *Frame {
+		f := NewFrame("a", seq, newTestImage())
+		f.Focus.Skip = skip
+		return f
+	}
+	// A full-frame run waits for a detector; the gate skips the next six
+	// frames. The run stays, and the newest skipHeld skipped frames wait
+	// behind it in order.
+	q.push(context.Background(), frame(1, false))
+	for i := uint64(2); i <= 7; i++ {
+		q.push(context.Background(), frame(i, true))
+	}
+	require.Equal(t, 2, obs.drops["detect/queue_full"], "only the skipped frames past skipHeld")
+	require.Equal(t, []string{"a1", "a4", "a5", "a6", "a7"}, drain(q))
+
+	// Two runs in a row: the newer replaces the older (Size 1), the
+	// skipped frame between them stays.
+	q.push(context.Background(), frame(8, false))
+	q.push(context.Background(), frame(9, true))
+	q.push(context.Background(), frame(10, false))
+	require.Equal(t, 3, obs.drops["detect/queue_full"])
+	require.Equal(t, []string{"a9", "a10"}, drain(q))
+}
+
 func TestFairQueueCloseDrainsThenEnds(t *testing.T) {
 	imageLeaks(t)
 	obs := newCountObserver()
