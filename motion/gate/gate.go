@@ -55,6 +55,10 @@ type Policy struct {
 	// StationaryRecheck is how often stationary tracks are re-checked by the
 	// detector when nothing else runs; 0 re-checks them on every frame.
 	StationaryRecheck time.Duration
+	// Phase brings the first refresh forward by this much (0..Refresh), so
+	// streams started together do not all refresh on the same frame: a
+	// burst of full-frame runs that every camera's next frames wait behind.
+	Phase time.Duration
 }
 
 // Input is what the gate knows about one frame.
@@ -103,6 +107,9 @@ func (g *Gate) Decide(in Input) Decision {
 	switch {
 	case d.Mode == FullFrame:
 		g.RanFullFrame(in.Time)
+		if d.Reason == ReasonFirst {
+			g.lastFull = in.Time.Add(-min(max(g.p.Phase, 0), g.p.Refresh))
+		}
 	case d.Stationary:
 		g.lastStationary = in.Time
 	}

@@ -76,3 +76,21 @@ func TestMissedFullFrameIsRetried(t *testing.T) {
 	require.Equal(t, Decision{FullFrame, ReasonRetry, true}, g.Decide(Input{Time: t0.Add(100 * time.Millisecond)}))
 	require.Equal(t, Decision{Skip, ReasonIdle, false}, g.Decide(Input{Time: t0.Add(200 * time.Millisecond)}))
 }
+
+func TestPhaseBringsOnlyTheFirstRefreshForward(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	g := New(Policy{Refresh: 10 * time.Second, StationaryRecheck: time.Second, Phase: 3 * time.Second})
+	require.Equal(t, ReasonFirst, g.Decide(Input{Time: at(0)}).Reason)
+	require.Equal(t, Skip, g.Decide(Input{Time: at(6900)}).Mode)
+	require.Equal(t, Decision{FullFrame, ReasonRefresh, true}, g.Decide(Input{Time: at(7000)}))
+	// Later refreshes keep the full interval.
+	require.Equal(t, Skip, g.Decide(Input{Time: at(16900)}).Mode)
+	require.Equal(t, ReasonRefresh, g.Decide(Input{Time: at(17000)}).Reason)
+
+	// A phase past the interval is held to it: the first refresh comes on
+	// the next frame, never before the first full frame.
+	g = New(Policy{Refresh: 10 * time.Second, Phase: time.Minute})
+	require.Equal(t, ReasonFirst, g.Decide(Input{Time: at(0)}).Reason)
+	require.Equal(t, ReasonRefresh, g.Decide(Input{Time: at(100)}).Reason)
+}
