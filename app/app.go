@@ -100,6 +100,7 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 		Log: log, Metrics: a.Metrics.Registry(), Now: time.Now, Resolve: cfg.Resolve, Shared: &stages.Shared{},
 		Emit:        a.emit,
 		StreamURL:   a.streamURL,
+		Camera:      a.camera,
 		SourceState: a.onSourceState,
 		Stats:       (&liveStats{m: a.Metrics}).get,
 		Background:  background(cfg.Scheduling.BackgroundPolicy(), log),
@@ -226,6 +227,19 @@ func (a *App) streamURL(stream string) string {
 		}
 	}
 	return ""
+}
+
+// camera reports whether stream's source is a live camera.
+func (a *App) camera(stream string) bool {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	for _, sc := range a.cfg.Streams {
+		if sc.ID == stream {
+			c, ok := sc.Config.(interface{ Camera() bool })
+			return ok && c.Camera()
+		}
+	}
+	return false
 }
 
 // onSourceState turns a source's health change into an event and a metric.

@@ -28,3 +28,12 @@ func Plugin() stages.SourcePlugin {
 // looping) rather than as fast as possible; the config loader picks live
 // mode for any paced stream.
 func (c *Config) Paced() bool { return c.Realtime || c.Loop }
+
+// Camera reports whether the stream is a live camera, a source that can be
+// lost and reconnected (RTSP, V4L2, GStreamer), rather than a recording or a
+// test pattern; stages use it to pick defaults meant for cameras (motion
+// gating).
+func (c *Config) Camera() bool {
+	ep, err := parseURL(c.URL)
+	return err == nil && ep.kind.live()
+}

@@ -17,9 +17,11 @@ import (
 // Config is a stream's `motion` section. The first eight keys are the names
 // issue 13 fixed for users; the rest are tuning keys with safe defaults.
 type Config struct {
-	// Enabled turns motion gating on. Off, every frame runs the detector
-	// on the full frame as before.
-	Enabled bool `yaml:"enabled"`
+	// Enabled turns motion gating on or off. Off, every frame runs the
+	// detector on the full frame. Unset (nil), it is on for live cameras
+	// (RTSP, V4L2, GStreamer) and off for recordings and test patterns,
+	// whose runs are analyses that should see every frame (see On).
+	Enabled *bool `yaml:"enabled"`
 	// Threshold is the grey-level change (0-255, after contrast
 	// normalisation) a pixel needs to count as moving.
 	Threshold int `yaml:"threshold"`
@@ -63,8 +65,7 @@ type Config struct {
 }
 
 // Defaults returns the motion settings used where the config names none.
-// Enabled is false here; the pipeline's loader decides the default for live
-// streams.
+// Enabled is unset: On decides per stream.
 func Defaults() Config {
 	return Config{
 		Threshold:         25,
@@ -77,6 +78,16 @@ func Defaults() Config {
 		Contrast:          true,
 		WholeFrameShare:   0.6,
 	}
+}
+
+// On reports whether gating runs for a stream whose source is a live
+// camera (camera true) or not: Enabled when set, otherwise camera. The
+// default follows the accuracy guard of docs/motion.md.
+func (c Config) On(camera bool) bool {
+	if c.Enabled != nil {
+		return *c.Enabled
+	}
+	return camera
 }
 
 // Validate reports every bad field at once (errors.Join), each a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"runtime"
 	"slices"
 	"sync"
@@ -42,6 +43,12 @@ func (c *StageConfig) OverrideFor(_, stream string) any {
 	}
 	cp := c.Motion
 	cp.Masks = slices.Clone(c.Motion.Masks)
+	if cp.Enabled != nil {
+		// The decoder writes through a set pointer: the stream's `enabled`
+		// must not change the top-level section's.
+		on := *cp.Enabled
+		cp.Enabled = &on
+	}
 	c.Streams[stream] = &cp
 	return &cp
 }
@@ -72,13 +79,11 @@ func Plugin() stages.StagePlugin {
 	p := stages.NewStagePlugin("motion", []string{"motion"}, StageDefaults,
 		func(c *StageConfig, env stages.Env) error { return c.Validate(env) },
 		func(c *StageConfig, res *stages.Resources) ([]stages.StageSpec, error) {
-			on := c.Motion.Enabled
-			for _, s := range c.Streams {
-				on = on || s.Enabled
-			}
-			if !on {
+			gated := c.gatedStreams(res)
+			if len(gated) == 0 {
 				return nil, nil
 			}
+			res.Log.Info("motion gating", "streams", gated, "default", "on for live cameras (rtsp, v4l2, gst), off for files and test://")
 			st, err := newStage(*c, res)
 			if err != nil {
 				return nil, err
@@ -87,6 +92,38 @@ func Plugin() stages.StagePlugin {
 		})
 	p.StreamKeys = []string{"motion"}
 	return p
+}
+
+// Gated reports whether gating runs on stream, given whether its source
+// is a live camera (the default: Config.On).
+func (c *StageConfig) Gated(stream string, camera bool) bool { return c.For(stream).On(camera) }
+
+// gatedStreams lists the pipeline's streams that gating runs on; with
+// none the stage is left out, so a camera added later by a hot reload to a
+// pipeline that gated nothing at start runs ungated until a restart.
+func (c *StageConfig) gatedStreams(res *stages.Resources) []string {
+	var on []string
+	for _, id := range res.Streams {
+		if c.Gated(id, isCamera(res, id)) {
+			on = append(on, id)
+		}
+	}
+	return on
+}
+
+func isCamera(res *stages.Resources, stream string) bool {
+	return res.Camera != nil && res.Camera(stream)
+}
+
+// refreshPhase spreads the streams' refreshes over the refresh interval,
+// the same for a stream on every run (a hash of its ID): cameras started
+// together would otherwise all run the full frame on the same frame every
+// refresh, and that burst set the p99 of a box full of idle cameras
+// (docs/motion.md, "Cameras per box").
+func refreshPhase(stream string, refresh time.Duration) time.Duration {
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return time.Duration(uint64(h.Sum32()) % 1000 * uint64(refresh) / 1000)
 }
 
 // streamWorkers is how many streams' frames the stage works on at once:
@@ -157,13 +194,13 @@ func (s *Stage) state(stream string) (*streamGate, error) {
 	}
 	cfg := s.cfg.For(stream)
 	g := &streamGate{cfg: cfg}
-	if cfg.Enabled {
+	if cfg.On(isCamera(s.res, stream)) {
 		det, err := NewDetector(cfg)
 		if err != nil {
 			return nil, err
 		}
 		g.det = det
-		g.gate = gate.New(gate.Policy{Refresh: cfg.Refresh, StationaryRecheck: cfg.StationaryRecheck})
+		g.gate = gate.New(gate.Policy{Refresh: cfg.Refresh, StationaryRecheck: cfg.StationaryRecheck, Phase: refreshPhase(stream, cfg.Refresh)})
 	}
 	s.stream[stream] = g
 	return g, nil

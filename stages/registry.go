@@ -227,6 +227,12 @@ type Resources struct {
 	// (never log it: redact first), or "" for an unknown stream. It follows
 	// hot reloads. A recorder uses it to copy a camera's encoded stream.
 	StreamURL func(stream string) string
+	// Camera reports whether a stream's source is a live camera (RTSP,
+	// V4L2, GStreamer: its source config has a Camera method that says so),
+	// false for recordings, test patterns and unknown streams; nil counts as
+	// false everywhere. It follows hot reloads. Stages pick camera defaults
+	// with it (motion gating).
+	Camera func(stream string) bool
 	// Live is true in live mode.
 	Live bool
 	// Log is the component's logger (the pipeline's, with the component named).
