@@ -46,6 +46,13 @@ type Config struct {
 	// TentativeMaxLost is how long a tentative track survives without a
 	// match; 0 drops it at its first miss.
 	TentativeMaxLost time.Duration `yaml:"tentative_max_lost"`
+	// TentativeWindow is how long after its first detection a tentative
+	// track may gather its MinHits, whether or not anyone looked meanwhile
+	// (0: no limit). Without it, on a motion-gated camera a weak detection
+	// seen once survived the skipped frames and was confirmed by the
+	// full-frame refreshes tens of seconds later: a late, sometimes false,
+	// track.started.
+	TentativeWindow time.Duration `yaml:"tentative_window"`
 	// MotionNoise is the Kalman filter's acceleration noise: standard
 	// deviation per second², as a fraction of the box size.
 	MotionNoise float64 `yaml:"motion_noise"`
@@ -121,6 +128,7 @@ func DefaultConfig() Config {
 		ConfirmScore:      0.9,
 		MaxLost:           time.Second,
 		TentativeMaxLost:  300 * time.Millisecond,
+		TentativeWindow:   2 * time.Second,
 		MotionNoise:       0.8,
 		MeasurementNoise:  0.07,
 		Box:               BoxFiltered,
@@ -181,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.TentativeMaxLost < 0 {
 		bad("tentative_max_lost", "must be >= 0, got %v", c.TentativeMaxLost)
+	}
+	if c.TentativeWindow < 0 {
+		bad("tentative_window", "must be >= 0, got %v (0: no limit)", c.TentativeWindow)
 	}
 	pos := func(field string, v float64) {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {

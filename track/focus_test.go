@@ -60,3 +60,42 @@ func TestUpdateFocusedPausesAgeingWhereNobodyLooked(t *testing.T) {
 		t.Fatal("a track looked for and not found did not end after max_lost")
 	}
 }
+
+// A weak detection seen once, then nothing looked for 7 s (a gated idle
+// camera), then seen on two refreshes: without tentative_window its three
+// sightings 7 s apart confirmed a track (a late track.started); with it the
+// first sighting expired and the two later ones are not enough.
+func TestTentativeWindowNeedsHitsCloseTogether(t *testing.T) {
+	weak := []Detection{{Box: geom.Rect{X: 100, Y: 100, W: 40, H: 100}, Label: "person", Score: 0.7}}
+	never := func(geom.Rect) bool { return false }
+	t0 := time.Unix(1000, 0)
+	frame := 100 * time.Millisecond
+	run := func(cfg Config) (started int) {
+		tr := New(cfg)
+		started += len(tr.Update(weak, t0, true).Started)
+		for d := frame; d < 7*time.Second; d += frame {
+			started += len(tr.UpdateFocused(nil, t0.Add(d), false, never).Started)
+		}
+		started += len(tr.Update(weak, t0.Add(7*time.Second), true).Started)
+		started += len(tr.UpdateFocused(nil, t0.Add(7*time.Second+frame), false, never).Started)
+		started += len(tr.Update(weak, t0.Add(10*time.Second), true).Started)
+		return started
+	}
+	cfg := DefaultConfig()
+	if got := run(cfg); got != 0 {
+		t.Fatalf("tentative_window %v: %d tracks started from sightings 7 s and 3 s apart, want 0", cfg.TentativeWindow, got)
+	}
+	cfg.TentativeWindow = 0
+	if got := run(cfg); got != 1 {
+		t.Fatalf("no tentative_window: %d tracks started, want 1 (the behaviour the window removes)", got)
+	}
+	// Seen on three frames in a row it is confirmed as before.
+	tr := New(DefaultConfig())
+	started := 0
+	for i := range 3 {
+		started += len(tr.Update(weak, t0.Add(time.Duration(i)*frame), true).Started)
+	}
+	if started != 1 {
+		t.Fatalf("three sightings in a row started %d tracks, want 1", started)
+	}
+}

@@ -413,6 +413,8 @@ func (t *Tracker) age(at time.Time, inferred bool, up *Update) {
 		}
 		gone := at.Sub(s.LastSeen) - s.paused
 		switch {
+		case s.state == tentative && t.cfg.TentativeWindow > 0 && at.Sub(s.Start) > t.cfg.TentativeWindow:
+			continue // too few hits in its window: never reported
 		case s.state == tentative && inferred && s.looked && !s.Matched && gone > t.cfg.TentativeMaxLost:
 			// Judged on inferred frames only: with sparse inference (say
 			// 2 fps) a tentative track must survive the predict-only frames
