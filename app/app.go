@@ -219,28 +219,26 @@ func (a *App) emit(stream string, evs ...event.Event) {
 
 // streamURL returns stream's URL as the current file writes it.
 func (a *App) streamURL(stream string) string {
-	sc, _ := a.streamConfig(stream)
-	return sc.URL
+	return a.streamConfig(stream).URL
 }
 
 // camera reports whether stream's source is a live camera.
 func (a *App) camera(stream string) bool {
-	sc, _ := a.streamConfig(stream)
-	c, ok := sc.Config.(interface{ Camera() bool })
+	c, ok := a.streamConfig(stream).Config.(interface{ Camera() bool })
 	return ok && c.Camera()
 }
 
 // streamConfig returns stream's item in the current file (hot reloads
-// replace a.cfg), or false when the file has no such stream.
-func (a *App) streamConfig(stream string) (config.Stream, bool) {
+// replace a.cfg), or the zero Stream when the file has no such stream.
+func (a *App) streamConfig(stream string) config.Stream {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
 	for _, sc := range a.cfg.Streams {
 		if sc.ID == stream {
-			return sc, true
+			return sc
 		}
 	}
-	return config.Stream{}, false
+	return config.Stream{}
 }
 
 // onSourceState turns a source's health change into an event and a metric.
