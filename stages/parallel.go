@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -9,8 +10,12 @@ import (
 // runParallel runs a stage on several instances at once (Stage plus
 // Replicas): a dispatcher waits for a free instance, collects the next batch
 // in input order, admits it against the deadline and numbers it; the
-// instance runs it, and the results are put back in number order before they
-// go on, so per-stream frame order holds.
+// instance runs it, and each stream's results go on in number order, so
+// per-stream frame order holds. A stream's frames wait only for that
+// stream's earlier batches, not for every earlier batch: with motion
+// regions one batch may be four detector runs and the next one, and the
+// short batch's other cameras would otherwise sit behind the long one,
+// out of sight of the deadline check that let them in.
 //
 // On 2 cores, two inference sessions with one thread each outrun one session
 // with two threads: the intra-op parallelism of a small network is far from
@@ -30,9 +35,11 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out li
 	}
 
 	type result struct {
-		seq  uint64
-		outs []*Frame
+		seq     uint64
+		streams []string
+		outs    []*Frame
 	}
+	order := newStreamOrder()
 	var (
 		estMu sync.Mutex
 		est   estimate // per unit of work (workUnits)
@@ -64,10 +71,9 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out li
 			e := est.value() * workUnits(batch)
 			estMu.Unlock()
 			live := r.admit(st, in, batch, e)
-			// Every batch gets a number, even an empty one, so the
-			// collector never waits for a number that will not come.
 			job := seq
 			seq++
+			streams := order.add(job, live)
 			wg.Go(func() {
 				defer func() { free <- stage }()
 				var outs []*Frame
@@ -84,25 +90,93 @@ func (r *Runner) runParallel(ctx context.Context, st StageSpec, in inlet, out li
 						outs = nil
 					}
 				}
-				results <- result{seq: job, outs: outs}
+				results <- result{seq: job, streams: streams, outs: outs}
 			})
 		}
 	}()
 
-	pending := map[uint64][]*Frame{}
-	var next uint64
+	var ready []*Frame
 	for res := range results {
-		pending[res.seq] = res.outs
-		for {
-			outs, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			for _, o := range outs {
-				out.push(ctx, o)
-			}
+		ready = order.done(res.seq, res.streams, res.outs, ready[:0])
+		for _, o := range ready {
+			out.push(ctx, o)
 		}
 	}
+}
+
+// streamOrder puts the results of batches that finish out of order back in
+// order per stream: a stream's frames from batch k go on once every earlier
+// batch holding frames of that stream has gone on.
+type streamOrder struct {
+	mu sync.Mutex
+	// waiting lists, per stream, the batches holding its frames that have
+	// not gone on, oldest first.
+	waiting map[string][]uint64
+	// finished holds, per batch, the frames of each of its streams that
+	// are waiting for an earlier batch of that stream.
+	finished map[uint64]map[string][]*Frame
+}
+
+func newStreamOrder() *streamOrder {
+	return &streamOrder{waiting: map[string][]uint64{}, finished: map[uint64]map[string][]*Frame{}}
+}
+
+// add registers batch job's frames before it runs and returns its streams,
+// each once, in the order they first appear.
+func (o *streamOrder) add(job uint64, live []*Frame) []string {
+	var streams []string
+	for _, f := range live {
+		if !slices.Contains(streams, f.Stream) {
+			streams = append(streams, f.Stream)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range streams {
+		o.waiting[s] = append(o.waiting[s], job)
+	}
+	return streams
+}
+
+// done records what batch job put out and appends to ready, in order, every
+// frame that may now go on. A frame of a stream the batch did not hold (a
+// stage that makes frames) goes on at once.
+func (o *streamOrder) done(job uint64, streams []string, outs []*Frame, ready []*Frame) []*Frame {
+	byStream := make(map[string][]*Frame, len(streams))
+	for _, s := range streams {
+		byStream[s] = nil
+	}
+	for _, f := range outs {
+		if _, ok := byStream[f.Stream]; !ok {
+			ready = append(ready, f)
+			continue
+		}
+		byStream[f.Stream] = append(byStream[f.Stream], f)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(streams) > 0 {
+		o.finished[job] = byStream
+	}
+	for _, s := range streams {
+		q := o.waiting[s]
+		for len(q) > 0 {
+			held, ok := o.finished[q[0]]
+			if !ok {
+				break // an earlier batch of s is still running
+			}
+			ready = append(ready, held[s]...)
+			delete(held, s)
+			if len(held) == 0 {
+				delete(o.finished, q[0])
+			}
+			q = q[1:]
+		}
+		if len(q) == 0 {
+			delete(o.waiting, s)
+		} else {
+			o.waiting[s] = q
+		}
+	}
+	return ready
 }
