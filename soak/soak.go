@@ -1,4 +1,4 @@
-// Package soak samples a long-running process's resources (RSS, goroutines,
+// Package soak samples a long-running process's resources (RSS, heap in use, goroutines,
 // open file descriptors, live gocv Mats, end-to-end latency p99) at a fixed
 // interval and decides whether they stayed flat: a least-squares slope over
 // the samples after a warm-up, compared with per-metric tolerances.
@@ -27,6 +27,10 @@ type Sample struct {
 	At time.Duration
 	// RSS is the resident set size in bytes.
 	RSS uint64
+	// CHeap is the C allocator's bytes in use (ReadCHeap).
+	CHeap uint64
+	// GoHeap is the live Go heap after the last collection (ReadGoHeap).
+	GoHeap uint64
 	// Goroutines is runtime.NumGoroutine.
 	Goroutines int
 	// FDs is the number of open file descriptors.
@@ -131,6 +135,7 @@ func (s *Sampler) Take(at time.Duration) Sample {
 		smp.Mats = n
 	}
 	smp.RSS, _ = ReadRSS()
+	smp.CHeap, smp.GoHeap = ReadCHeap(), ReadGoHeap()
 	smp.FDs, _ = CountFDs()
 	if s.Latency != nil {
 		smp.P99, smp.Frames = s.Latency.take()

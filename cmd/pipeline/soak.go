@@ -77,8 +77,8 @@ func cmdSoak(ctx context.Context, args []string) int {
 
 	fmt.Fprintf(os.Stderr, "soak: %s for %s, sampling every %s\n", fs.Arg(0), *duration, *interval)
 	s := &soak.Sampler{Interval: *interval, Latency: lat, OnSample: func(x soak.Sample) {
-		fmt.Fprintf(os.Stderr, "  %s rss %.0f MiB, %d goroutines, %d fds, %d mats, p99 %.0f ms, %d frames\n",
-			x.At.Round(time.Second), float64(x.RSS)/(1<<20), x.Goroutines, x.FDs, x.Mats, x.P99, x.Frames)
+		fmt.Fprintf(os.Stderr, "  %s rss %.0f MiB (C heap %.1f, Go heap %.1f), %d goroutines, %d fds, %d mats, p99 %.0f ms, %d frames\n",
+			x.At.Round(time.Second), float64(x.RSS)/(1<<20), float64(x.CHeap)/(1<<20), float64(x.GoHeap)/(1<<20), x.Goroutines, x.FDs, x.Mats, x.P99, x.Frames)
 	}}
 	samples := s.Run(runCtx)
 	err = <-runErr
