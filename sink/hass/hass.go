@@ -95,6 +95,8 @@ type retained struct {
 	rank    rank
 	payload []byte
 	dirty   bool
+	// inflight counts publishes of this topic sent and not yet acknowledged.
+	inflight int
 }
 
 // Publisher publishes state and discovery configs, retained, at QoS 1.
@@ -406,6 +408,7 @@ func (p *Publisher) takeDirty() []pending {
 		for _, t := range topics {
 			if e := p.topics[t]; e.dirty {
 				e.dirty = false
+				e.inflight++
 				out = append(out, pending{t, e.payload})
 			}
 		}
@@ -413,11 +416,21 @@ func (p *Publisher) takeDirty() []pending {
 	return out
 }
 
+// markDirty puts unacknowledged publishes back to be sent again.
 func (p *Publisher) markDirty(ps []pending) {
 	p.mu.Lock()
 	for _, x := range ps {
-		p.topics[x.topic].dirty = true
+		e := p.topics[x.topic]
+		e.dirty = true
+		e.inflight--
 	}
+	p.mu.Unlock()
+}
+
+// acked records the broker's PUBACK for one publish of topic.
+func (p *Publisher) acked(topic string) {
+	p.mu.Lock()
+	p.topics[topic].inflight--
 	p.mu.Unlock()
 }
 
@@ -477,6 +490,7 @@ func (p *Publisher) flush(abort <-chan struct{}) error {
 			p.markDirty(batch[i:])
 			return fmt.Errorf("hass: publish %s: %w", batch[i].topic, err)
 		}
+		p.acked(batch[i].topic)
 		p.published.Add(1)
 	}
 	return nil
@@ -497,7 +511,7 @@ func (p *Publisher) Stats() Stats {
 	p.mu.Lock()
 	n := 0
 	for _, e := range p.topics {
-		if e.dirty {
+		if e.dirty || e.inflight > 0 {
 			n++
 		}
 	}

@@ -90,6 +90,28 @@ func watch(t testing.TB, addr string, filters ...string) *watcher {
 	return w
 }
 
+// watchUntil is watch until cond holds, with a fresh client each second,
+// for at most d. nats-server stores a retained message in JetStream before
+// it sends the PUBACK but adds it to the map new subscriptions read from
+// asynchronously, so a subscriber arriving just after the PUBACK can miss
+// it; a fresh subscription (Home Assistant restarting) gets it.
+func watchUntil(t testing.TB, addr string, d time.Duration, what string, cond func(*watcher) bool, filters ...string) *watcher {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		w := watch(t, addr, filters...)
+		for retry := time.Now().Add(time.Second); time.Now().Before(retry); time.Sleep(20 * time.Millisecond) {
+			if cond(w) {
+				return w
+			}
+		}
+		w.c.Disconnect(0)
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
 func (w *watcher) get(topic string) (string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
