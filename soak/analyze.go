@@ -78,8 +78,8 @@ func Analyze(samples []Sample, warmup float64) Report {
 		t.OK = t.Growth <= t.Limit
 		rep.Trends = append(rep.Trends, t)
 	}
-	if s[0].CHeap > 0 || s[0].GoHeap > 0 {
-		add("heap", "MiB", col(func(x Sample) float64 { return float64(x.CHeap+x.GoHeap) / (1 << 20) }),
+	if s[0].Heap() > 0 {
+		add("heap", "MiB", col(func(x Sample) float64 { return float64(x.Heap()) / (1 << 20) }),
 			func(m float64) float64 { return max(16, 0.08*m) })
 	}
 	add("rss", "MiB", col(func(x Sample) float64 { return float64(x.RSS) / (1 << 20) }),
@@ -161,7 +161,7 @@ func WriteTable(w io.Writer, samples []Sample, rep Report) {
 		if x.Mats >= 0 {
 			mats = fmt.Sprint(x.Mats)
 		}
-		fmt.Fprintf(w, "%8s %9.1f %9.1f %10d %5d %6s %8.1f %7d\n", x.At.Round(time.Second), float64(x.RSS)/(1<<20), float64(x.CHeap+x.GoHeap)/(1<<20), x.Goroutines, x.FDs, mats, x.P99, x.Frames)
+		fmt.Fprintf(w, "%8s %9.1f %9.1f %10d %5d %6s %8.1f %7d\n", x.At.Round(time.Second), float64(x.RSS)/(1<<20), float64(x.Heap())/(1<<20), x.Goroutines, x.FDs, mats, x.P99, x.Frames)
 	}
 	fmt.Fprintf(w, "\nanalysed %d of %d samples over %s (after warm-up)\n", rep.Analysed, rep.Samples, rep.Span.Round(time.Second))
 	fmt.Fprintf(w, "%-10s %10s %10s %10s %12s %10s %10s  %s\n", "metric", "first", "last", "median", "slope/min", "growth", "limit", "verdict")

@@ -1,6 +1,6 @@
-// Package soak samples a long-running process's resources (RSS, heap in use, goroutines,
-// open file descriptors, live gocv Mats, end-to-end latency p99) at a fixed
-// interval and decides whether they stayed flat: a least-squares slope over
+// Package soak samples a long-running process's resources (RSS, heap in
+// use, goroutines, open file descriptors, live gocv Mats, end-to-end latency
+// p99) at a fixed interval and decides whether they stayed flat: a least-squares slope over
 // the samples after a warm-up, compared with per-metric tolerances.
 package soak
 
@@ -44,6 +44,9 @@ type Sample struct {
 	// previous sample.
 	Frames int
 }
+
+// Heap is the bytes the process holds in use: C allocator plus live Go heap.
+func (x Sample) Heap() uint64 { return x.CHeap + x.GoHeap }
 
 // ReadRSS returns the resident set size of this process, from /proc.
 func ReadRSS() (uint64, error) {

@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// WriteSVG draws one small panel per metric (RSS, heap in use, goroutines, fds, Mats when
-// measured, p99) against time, as a self-contained SVG.
+// WriteSVG draws one small panel per metric (RSS, heap in use, goroutines,
+// fds, Mats when measured, p99) against time, as a self-contained SVG.
 func WriteSVG(w io.Writer, title string, samples []Sample) error {
 	type panel struct {
 		name string
@@ -23,7 +23,7 @@ func WriteSVG(w io.Writer, title string, samples []Sample) error {
 	}
 	panels := []panel{
 		{"RSS (MiB)", col(func(x Sample) float64 { return float64(x.RSS) / (1 << 20) })},
-		{"heap in use, C + Go (MiB)", col(func(x Sample) float64 { return float64(x.CHeap+x.GoHeap) / (1 << 20) })},
+		{"heap in use, C + Go (MiB)", col(func(x Sample) float64 { return float64(x.Heap()) / (1 << 20) })},
 		{"goroutines", col(func(x Sample) float64 { return float64(x.Goroutines) })},
 		{"open fds", col(func(x Sample) float64 { return float64(x.FDs) })},
 	}

@@ -43,13 +43,21 @@ func runMQTTServerAuth(t testing.TB, user, password string) (*server.Server, str
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !poll(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// poll reports whether cond held within d, checking every 20 ms.
+func poll(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 // watcher is an MQTT client (paho) that records the latest message per topic
@@ -100,10 +108,8 @@ func watchUntil(t testing.TB, addr string, d time.Duration, what string, cond fu
 	deadline := time.Now().Add(d)
 	for {
 		w := watch(t, addr, filters...)
-		for retry := time.Now().Add(time.Second); time.Now().Before(retry); time.Sleep(20 * time.Millisecond) {
-			if cond(w) {
-				return w
-			}
+		if poll(time.Second, func() bool { return cond(w) }) {
+			return w
 		}
 		w.c.Disconnect(0)
 		if time.Now().After(deadline) {
