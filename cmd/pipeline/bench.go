@@ -125,7 +125,10 @@ type benchResult struct {
 	E2EP99ms     float64               `json:"e2e_p99_ms"`
 	Stages       map[string][2]float64 `json:"stages_mean_p99_ms"`
 	CPU          *cpuReport            `json:"cpu_per_frame"`
-	stageNames   []string
+	// Steady is the same accounting over the middle of the run only (see
+	// steadyWindow); nil on runs too short to have one.
+	Steady     *steadyReport `json:"steady_state,omitempty"`
+	stageNames []string
 }
 
 func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *slog.Logger) (*benchResult, error) {
@@ -144,8 +147,9 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	var out atomic.Int64
 	meter := newCPUMeter()
 	meter.instrument(cfg)
+	steady := newSteadyWindow(n*len(cfg.Streams), meter)
 	a, err := app.New(cfg, lg, app.Options{MaxFrames: n, NoSinks: true,
-		ExtraSinks: []stages.SinkSpec{{Name: "count", Sink: countSink{&out, meter}, In: stages.Link{Size: 8, Policy: stages.Block}}}})
+		ExtraSinks: []stages.SinkSpec{{Name: "count", Sink: countSink{&out, meter, steady}, In: stages.Link{Size: 8, Policy: stages.Block}}}})
 	if err != nil {
 		return nil, err
 	}
@@ -162,20 +166,19 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	if err != nil {
 		return nil, err
 	}
-	after, err := sampleRun()
+	after, err := meter.totals()
 	if err != nil {
 		return nil, err
-	}
-	meter.sampleHelpers(false)
-	if meter.err != nil {
-		return nil, meter.err
 	}
 	res.Frames = int(out.Load())
 	if res.Frames == 0 {
 		return nil, errors.New("the pipeline produced no frames: check the streams")
 	}
-	res.PipelineFPS = float64(res.Frames) / after.at.Sub(before.at).Seconds()
-	res.CPU = meter.report(res.Frames, before, after, res.PipelineFPS)
+	res.PipelineFPS = float64(res.Frames) / after.run.at.Sub(before.at).Seconds()
+	res.CPU = perFrame(res.Frames, cpuTotals{run: before}, after, res.PipelineFPS)
+	if w, ok := steady.result(); ok {
+		res.Steady = w
+	}
 	snap := a.Metrics.Snapshot()
 	for _, name := range snap.StageNames() {
 		s := snap.Stages[name]
@@ -210,7 +213,7 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 	}
 	perStream := res.Frames / len(cfg.Streams)
 	bareMeter := newCPUMeter()
-	bare, err := bareInference(ctx, dets, *sc, perStream, max(dc.Detect.Batch, 1), bareMeter)
+	bare, bareSteady, err := bareInference(ctx, dets, *sc, perStream, max(dc.Detect.Batch, 1), bareMeter)
 	if err != nil {
 		return nil, fmt.Errorf("bare inference baseline: %w", err)
 	}
@@ -219,6 +222,10 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 		res.CPU.BareMs = s.cpu.Seconds() * 1000 / float64(s.frames)
 	}
 	res.RatioBare = res.PipelineFPS / res.BareFPS
+	if res.Steady != nil && bareSteady > 0 {
+		res.Steady.BareFPS = bareSteady
+		res.Steady.RatioBare = res.Steady.FPS / bareSteady
+	}
 	if naive {
 		ncfg := icfg
 		ncfg.Threads = max(icfg.Threads, 1) * dc.Detect.Workers
@@ -240,14 +247,17 @@ func runBench(ctx context.Context, cfg *config.Pipeline, n int, naive bool, lg *
 
 // bareInference decodes and preprocesses n frames first (not timed), then
 // times the detectors alone over them in batches, the sessions in parallel.
-func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Config, n, batch int, m *cpuMeter) (float64, error) {
+// It returns the rate over all the frames and over the middle ones (a tenth
+// in from either end, by when each frame's run started, as the pipeline's
+// steady window; 0 when there are too few).
+func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Config, n, batch int, m *cpuMeter) (all, steady float64, err error) {
 	det := dets[0]
 	src, err := capture.New(sc, nil, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := src.Connect(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	pool := det.NewInputPool()
 	var inputs []*infer.Input
@@ -266,16 +276,23 @@ func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Confi
 		f.Release()
 		if err != nil {
 			in.Release()
-			return 0, err
+			return 0, 0, err
 		}
 		inputs = append(inputs, in)
 	}
 	_ = src.Close(ctx)
 	if len(inputs) == 0 {
-		return 0, errors.New("no frames decoded")
+		return 0, 0, errors.New("no frames decoded")
 	}
 	var next atomic.Int64
 	var g errgroup.Group
+	// marks[0] and marks[1]: when the runs of the frames at either end of
+	// the steady window started.
+	var marks [2]atomic.Int64
+	from, to := -1, -1
+	if len(inputs) >= minSteadyFrames {
+		from, to = len(inputs)/10, len(inputs)-len(inputs)/10
+	}
 	t0 := time.Now()
 	for _, d := range dets {
 		g.Go(func() error {
@@ -285,6 +302,11 @@ func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Confi
 					return nil
 				}
 				part := inputs[i:min(i+batch, len(inputs))]
+				for k, at := range [2]int{from, to} {
+					if i <= at && at < i+len(part) {
+						marks[k].Store(time.Since(t0).Nanoseconds())
+					}
+				}
 				var err error
 				m.measure("bare", len(part), func() { _, err = d.Detect(ctx, part) })
 				if err != nil {
@@ -294,9 +316,13 @@ func bareInference(ctx context.Context, dets []*infer.Detector, sc capture.Confi
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(len(inputs)) / time.Since(t0).Seconds(), nil
+	all = float64(len(inputs)) / time.Since(t0).Seconds()
+	if span := time.Duration(marks[1].Load() - marks[0].Load()); from >= 0 && span > 0 {
+		steady = float64(to-from) / span.Seconds()
+	}
+	return all, steady, nil
 }
 
 // naiveLoop is what a first attempt looks like: one frame at a time, each
@@ -367,6 +393,9 @@ func (r *benchResult) print(w io.Writer) {
 	if c := r.CPU; c != nil {
 		c.print(tw)
 	}
+	if r.Steady != nil {
+		r.Steady.print(tw)
+	}
 	if r.NaiveFPS > 0 {
 		fmt.Fprintf(tw, "naive loop\t%.1f fps\tpipeline/naive = %.2f (one session, %d threads)\n", r.NaiveFPS, r.RatioNaive, r.NaiveThreads)
 	}
@@ -375,13 +404,16 @@ func (r *benchResult) print(w io.Writer) {
 
 // countSink counts the frames that reach the end of the pipeline.
 type countSink struct {
-	n *atomic.Int64
-	m *cpuMeter
+	n      *atomic.Int64
+	m      *cpuMeter
+	steady *steadyWindow
 }
 
 func (c countSink) Connect(context.Context) error { return nil }
 func (c countSink) Write(context.Context, *stages.Frame) error {
-	c.m.measure("sink:count", 1, func() { c.n.Add(1) })
+	var n int64
+	c.m.measure("sink:count", 1, func() { n = c.n.Add(1) })
+	c.steady.passed(n) // outside the timed call: the reading is not the sink's work
 	return nil
 }
 func (c countSink) Close(context.Context) error { return nil }

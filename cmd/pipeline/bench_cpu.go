@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -172,15 +173,32 @@ func (m *cpuMeter) sampleHelpers(baseline bool) {
 	}
 }
 
-// helperCPU returns the CPU name's helper threads used since the baseline.
-func (m *cpuMeter) helperCPU(name string) (time.Duration, int) {
+// cpuTotals is what the process and each stage had used at one moment of a
+// run: perFrame takes the difference of two.
+type cpuTotals struct {
+	run      runSample
+	stages   map[string]time.Duration // own thread CPU of the stage's calls
+	helpers  map[string]time.Duration // its helper threads since the baseline
+	nhelpers map[string]int
+}
+
+// totals reads the helper threads, the process and every stage now.
+func (m *cpuMeter) totals() (cpuTotals, error) {
+	m.sampleHelpers(false)
+	run, err := sampleRun()
+	t := cpuTotals{run: run, stages: map[string]time.Duration{}, helpers: map[string]time.Duration{}, nhelpers: map[string]int{}}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var sum time.Duration
-	for tid, cpu := range m.helpers[name] {
-		sum += cpu - m.base[tid]
+	for name, s := range m.stages {
+		t.stages[name] = s.cpu
 	}
-	return sum, len(m.helpers[name])
+	for name, hs := range m.helpers {
+		for tid, cpu := range hs {
+			t.helpers[name] += cpu - m.base[tid]
+		}
+		t.nhelpers[name] = len(hs)
+	}
+	return t, firstErr(err, m.err)
 }
 
 func firstErr(errs ...error) error {
@@ -377,24 +395,18 @@ type cpuReport struct {
 	order       []string
 }
 
-// report turns the meter's totals and the run's samples into per-frame figures.
-func (m *cpuMeter) report(frames int, a, b runSample, fps float64) *cpuReport {
+// perFrame turns two readings of the meter (a before b) into per-frame
+// figures for the frames out between them at fps.
+func perFrame(frames int, a, b cpuTotals, fps float64) *cpuReport {
 	r := &cpuReport{CPU: cpuName(), Cores: runtime.NumCPU(), StagesMs: map[string]float64{}, HelpersMs: map[string]float64{}, Helpers: map[string]int{}}
 	per := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(frames) }
-	m.mu.Lock()
-	names := make([]string, 0, len(m.stages))
-	for n := range m.stages {
-		names = append(names, n)
-	}
-	m.mu.Unlock()
+	names := slices.Collect(maps.Keys(b.stages))
 	slices.SortFunc(names, func(x, y string) int { return stageRank(x) - stageRank(y) })
 	var sum time.Duration
 	for _, n := range names {
-		m.mu.Lock()
-		own := m.stages[n].cpu
-		m.mu.Unlock()
-		h, nh := m.helperCPU(n)
-		if nh > 0 {
+		own := b.stages[n] - a.stages[n]
+		h := b.helpers[n] - a.helpers[n]
+		if nh := b.nhelpers[n]; nh > 0 {
 			r.HelpersMs[n], r.Helpers[n] = per(h), nh
 		}
 		r.StagesMs[n] = per(own + h)
@@ -402,24 +414,24 @@ func (m *cpuMeter) report(frames int, a, b runSample, fps float64) *cpuReport {
 	}
 	r.order = names
 	r.StagesSumMs = per(sum)
-	proc := b.process - a.process
+	proc := b.run.process - a.run.process
 	r.ProcessMs = per(proc)
 	r.OverheadMs = per(proc - sum)
-	r.GCMs = (b.gc - a.gc) * 1000 / float64(frames)
+	r.GCMs = (b.run.gc - a.run.gc) * 1000 / float64(frames)
 	if proc > 0 {
-		r.GCShare = (b.gc - a.gc) / proc.Seconds()
+		r.GCShare = (b.run.gc - a.run.gc) / proc.Seconds()
 	}
-	r.AllocBytes = float64(b.allocB-a.allocB) / float64(frames)
-	r.AllocObjs = float64(b.allocN-a.allocN) / float64(frames)
-	r.GCCycles = b.gcCycles - a.gcCycles
+	r.AllocBytes = float64(b.run.allocB-a.run.allocB) / float64(frames)
+	r.AllocObjs = float64(b.run.allocN-a.run.allocN) / float64(frames)
+	r.GCCycles = b.run.gcCycles - a.run.gcCycles
 	if r.StagesSumMs > 0 {
 		r.IdealFPS = float64(r.Cores) * 1000 / r.StagesSumMs
 		r.RatioIdeal = fps / r.IdealFPS
 	}
-	wall := b.at.Sub(a.at)
+	wall := b.run.at.Sub(a.run.at)
 	if wall > 0 {
 		r.UsedCores = proc.Seconds() / wall.Seconds()
-		r.OtherCores = max(0, (b.machine.Busy-a.machine.Busy).Seconds()/wall.Seconds()-r.UsedCores)
+		r.OtherCores = max(0, (b.run.machine.Busy-a.run.machine.Busy).Seconds()/wall.Seconds()-r.UsedCores)
 	}
 	return r
 }
