@@ -20,6 +20,7 @@ import (
 	"github.com/osprey-vision/osprey/config"
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/internal/cvthreads"
+	"github.com/osprey-vision/osprey/internal/goprocs"
 	"github.com/osprey-vision/osprey/internal/sched"
 	"github.com/osprey-vision/osprey/metrics"
 	"github.com/osprey-vision/osprey/stages"
@@ -148,6 +149,9 @@ func New(cfg *config.Pipeline, log *slog.Logger, opts Options) (_ *App, err erro
 	if det := a.stageSpec("detect"); det != nil {
 		a.saturation = newSaturation(a.Metrics, "detect", 1+len(det.Replicas))
 		a.res.Saturated = a.saturation.Saturated
+		// Each detector session's goroutine lives in cgo calls: give the
+		// scheduler a P for each beyond the cores (internal/goprocs).
+		goprocs.Reserve(1 + len(det.Replicas))
 	}
 	if !opts.NoSinks {
 		a.res.Control = control{a}

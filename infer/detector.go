@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -263,6 +264,10 @@ func (d *Detector) run(ctx context.Context, part []*Input, out [][]Detection) er
 		ins = append(ins, rb.sizes)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = d.runOpts.Terminate() })
+	// Let the goroutines this one readied (the stage before, handing over
+	// the frame) run elsewhere first: a P with an empty queue is left alone
+	// by the runtime for the whole of the long cgo call (internal/goprocs).
+	runtime.Gosched()
 	err = d.sess.RunWithOptions(ins, rb.outputs, d.runOpts)
 	if !stop() {
 		// The terminate flag stays set until cleared; clear it for the next Run.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/osprey-vision/osprey/event"
 	"github.com/osprey-vision/osprey/geom"
+	"github.com/osprey-vision/osprey/internal/goprocs"
 	"github.com/osprey-vision/osprey/motion/gate"
 	"github.com/osprey-vision/osprey/motion/region"
 	"github.com/osprey-vision/osprey/object"
@@ -130,7 +130,7 @@ func refreshPhase(stream string, refresh time.Duration) time.Duration {
 // one goroutine for every camera was the bottleneck of a box full of idle
 // cameras (docs/motion.md, "Cameras per box"), and streams share nothing
 // but the metrics.
-func streamWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+func streamWorkers() int { return min(goprocs.Cores(), 4) }
 
 // Stage gates detection per stream: motion detection on a small grey copy
 // of the frame, the gate's decision, and the regions to detect on. Process
