@@ -21,6 +21,8 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
+
+	"github.com/osprey-vision/osprey/internal/goprocs"
 )
 
 // ErrClosed is returned by a Detector used after Close.
@@ -265,9 +267,12 @@ func (d *Detector) run(ctx context.Context, part []*Input, out [][]Detection) er
 	}
 	stop := context.AfterFunc(ctx, func() { _ = d.runOpts.Terminate() })
 	// Let the goroutines this one readied (the stage before, handing over
-	// the frame) run elsewhere first: a P with an empty queue is left alone
-	// by the runtime for the whole of the long cgo call (internal/goprocs).
-	runtime.Gosched()
+	// the frame) run on a spare P first: a P with an empty queue is left
+	// alone by the runtime for the whole of the long cgo call
+	// (internal/goprocs). Without spare Ps the yield only delays the run.
+	if goprocs.Spare() {
+		runtime.Gosched()
+	}
 	err = d.sess.RunWithOptions(ins, rb.outputs, d.runOpts)
 	if !stop() {
 		// The terminate flag stays set until cleared; clear it for the next Run.

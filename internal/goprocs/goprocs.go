@@ -22,6 +22,14 @@ import (
 // cores is the runtime's default seen by the last Reserve (0: none yet).
 var cores atomic.Int64
 
+// spare says whether the last Reserve added Ps.
+var spare atomic.Bool
+
+// Spare reports whether Reserve has added Ps beyond the cores. Only then
+// should a goroutine yield before a long cgo call: with no idle P the yield
+// just gives its P away and the call starts later (docs/bench.md).
+func Spare() bool { return spare.Load() }
+
 // Cores returns the runtime's default GOMAXPROCS, the usable cores, even
 // after Reserve raised the setting: for sizing work by the cores, as the
 // Ps Reserve adds are for goroutines parked in cgo.
@@ -39,11 +47,13 @@ func Cores() int {
 // nothing. It returns the value in effect.
 func Reserve(n int) int {
 	if os.Getenv("GOMAXPROCS") != "" {
+		spare.Store(false)
 		return runtime.GOMAXPROCS(0)
 	}
 	runtime.SetDefaultGOMAXPROCS()
 	base := runtime.GOMAXPROCS(0)
 	cores.Store(int64(base))
+	spare.Store(n > 0)
 	if n <= 0 {
 		return base
 	}
