@@ -259,88 +259,35 @@ func (p *preprocessor) fillTF(src gocv.Mat, dst *Input, r region, pad uint8, u8 
 	if err != nil {
 		return fmt.Errorf("infer: preprocess: %w", err)
 	}
-	p.tf.prepare(src.Cols(), src.Rows(), r.w, r.h)
-	vals := p.tf.resize(px, 3*src.Cols())
+	t := tfTarget{inW: r.inW, plane: r.inW * r.inH, left: r.left, top: r.top, nchw: l == layoutNCHW,
+		scale: p.scale, shift: p.shift, mean: p.mean, std: p.std, norm: p.std[0] != 0}
+	letterboxed := r.w != r.inW || r.h != r.inH
 	if u8 {
-		fillFloatU8(dst.U8, vals, r, p.src, pad, l)
-		return nil
+		t.u8 = dst.U8
+		if letterboxed {
+			fill(dst.U8, pad)
+		}
+	} else {
+		t.f32 = dst.Data
+		if letterboxed {
+			p.fillPad(dst.Data, pad, l)
+		}
 	}
-	p.fillFloat(dst.Data, vals, r, pad, l)
-	return nil
+	p.tf.prepare(src.Cols(), src.Rows(), r.w, r.h, p.src == [3]int{2, 1, 0})
+	return p.tf.resizeInto(px, 3*src.Cols(), t)
 }
 
-// fillFloatU8 is fillU8 for resized values that are not whole (in 0..255):
-// each rounds to the nearest integer.
-func fillFloatU8(out []uint8, vals []float32, r region, src [3]int, pad uint8, l layout) {
-	if r.w != r.inW || r.h != r.inH {
-		fill(out, pad)
-	}
-	plane := r.inW * r.inH
-	c0, c1, c2 := src[0], src[1], src[2]
-	for y := range r.h {
-		row := vals[y*r.w*3 : (y+1)*r.w*3]
-		at := (r.top+y)*r.inW + r.left
-		if l == layoutNCHW {
-			for x := range r.w {
-				v := row[3*x : 3*x+3]
-				i := at + x
-				out[i], out[plane+i], out[2*plane+i] = uint8(v[c0]+0.5), uint8(v[c1]+0.5), uint8(v[c2]+0.5)
-			}
-			continue
-		}
-		o := out[3*at : 3*(at+r.w)]
-		for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
-			o[i], o[i+1], o[i+2] = uint8(row[i+c0]+0.5), uint8(row[i+c1]+0.5), uint8(row[i+c2]+0.5)
-		}
-	}
-}
-
-// fillFloat is fillNHWC and fillNCHW for resized values that are not whole:
-// the format's value range is computed, not looked up.
-func (p *preprocessor) fillFloat(out []float32, vals []float32, r region, pad uint8, l layout) {
-	plane := r.inW * r.inH
-	if r.w != r.inW || r.h != r.inH {
-		for k := range 3 {
-			pv := p.lut[k][pad]
-			for i := range plane {
-				if l == layoutNCHW {
-					out[k*plane+i] = pv
-				} else {
-					out[3*i+k] = pv
-				}
-			}
-		}
-	}
-	c0, c1, c2 := p.src[0], p.src[1], p.src[2]
-	scale, shift, mean, std := p.scale, p.shift, p.mean, p.std
-	// The SSD's convention (pixels as they are) is a plain reorder.
-	identity := scale == 1 && shift == 0 && std[0] == 0
-	val := func(k int, v float32) float32 {
-		x := v*scale + shift
-		if std[0] != 0 {
-			x = (x - mean[k]) / std[k]
-		}
-		return x
-	}
-	for y := range r.h {
-		row := vals[y*r.w*3 : (y+1)*r.w*3]
-		at := (r.top+y)*r.inW + r.left
-		switch {
-		case l == layoutNCHW:
-			for x := range r.w {
-				v := row[3*x : 3*x+3]
-				i := at + x
-				out[i], out[plane+i], out[2*plane+i] = val(0, v[c0]), val(1, v[c1]), val(2, v[c2])
-			}
-		case identity:
-			o := out[3*at : 3*(at+r.w)]
-			for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
-				o[i], o[i+1], o[i+2] = row[i+c0], row[i+c1], row[i+c2]
-			}
-		default:
-			o := out[3*at : 3*(at+r.w)]
-			for i := 0; i+2 < len(row) && i+2 < len(o); i += 3 {
-				o[i], o[i+1], o[i+2] = val(0, row[i+c0]), val(1, row[i+c1]), val(2, row[i+c2])
+// fillPad sets every value of a float input to the pad value of its
+// channel.
+func (p *preprocessor) fillPad(out []float32, pad uint8, l layout) {
+	plane := len(out) / 3
+	for k := range 3 {
+		pv := p.lut[k][pad]
+		for i := range plane {
+			if l == layoutNCHW {
+				out[k*plane+i] = pv
+			} else {
+				out[3*i+k] = pv
 			}
 		}
 	}

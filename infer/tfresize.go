@@ -102,55 +102,72 @@ func (k TFBilinear) taps(in, out int) []tap {
 }
 
 // tfResizer runs a TFBilinear resize from a BGR uint8 image straight into a
-// model input, caching the taps of the last geometry (a stream's frames
-// keep one size).
+// model input (tfresize.c), caching the taps of the last geometry (a
+// stream's frames keep one size).
 type tfResizer struct {
 	k                TFBilinear
 	srcW, srcH, w, h int
+	rgb              bool
 	cols, rows       []tap
-	colOff0, colOff1 []int // byte offsets of each column's lo and hi pixel
-	out              []float32
+	// col0 and col1 are the byte offsets in a source row of each output
+	// column's lo and hi pixel, fx4 its weight on hi once per lane of the
+	// kernel's four-byte pixels; row0, row1 and fy the same per output row.
+	col0, col1 []int32
+	fx4        []float64
+	fx4f       []float32 // fx4 in float, for uint8 inputs
+	row0, row1 []int32
+	fy         []float64
+	scratch    []uint8
 }
 
-func (r *tfResizer) prepare(srcW, srcH, w, h int) {
-	if r.cols != nil && r.srcW == srcW && r.srcH == srcH && r.w == w && r.h == h {
+// prepare computes the taps for a srcW x srcH image resized to w x h, into
+// RGB order when rgb (the channels stay BGR otherwise).
+func (r *tfResizer) prepare(srcW, srcH, w, h int, rgb bool) {
+	if r.cols != nil && r.srcW == srcW && r.srcH == srcH && r.w == w && r.h == h && r.rgb == rgb {
 		return
 	}
-	r.srcW, r.srcH, r.w, r.h = srcW, srcH, w, h
+	r.srcW, r.srcH, r.w, r.h, r.rgb = srcW, srcH, w, h, rgb
 	r.cols, r.rows = r.k.taps(srcW, w), r.k.taps(srcH, h)
-	r.colOff0, r.colOff1 = make([]int, w), make([]int, w)
+	r.col0, r.col1, r.fx4, r.fx4f = make([]int32, w), make([]int32, w), make([]float64, 4*w), make([]float32, 4*w)
 	for x, t := range r.cols {
-		r.colOff0[x], r.colOff1[x] = 3*t.lo, 3*t.hi
-	}
-}
-
-// resize computes the w x h resize of the srcW x srcH BGR image px (rows
-// step bytes apart) into r.out as float32 B, G, R values, each rounded
-// once from float64 like TF.js's Float32Array. The products are converted
-// explicitly so the compiler never fuses them into multiply-adds, which
-// would round differently.
-func (r *tfResizer) resize(px []uint8, step int) []float32 {
-	n := 3 * r.w * r.h
-	if cap(r.out) < n {
-		r.out = make([]float32, n)
-	}
-	out := r.out[:n]
-	o := 0
-	for _, ty := range r.rows {
-		top := px[ty.lo*step : ty.lo*step+step]
-		bot := px[ty.hi*step : ty.hi*step+step]
-		fy := ty.frac
-		for x, tx := range r.cols {
-			o0, o1, fx := r.colOff0[x], r.colOff1[x], tx.frac
-			tl, tr, bl, br := top[o0:o0+3], top[o1:o1+3], bot[o0:o0+3], bot[o1:o1+3]
-			px := out[o : o+3]
-			for c := range 3 {
-				t := float64(tl[c]) + float64((float64(tr[c])-float64(tl[c]))*fx)
-				b := float64(bl[c]) + float64((float64(br[c])-float64(bl[c]))*fx)
-				px[c] = float32(t + float64((b-t)*fy))
-			}
-			o += 3
+		r.col0[x], r.col1[x] = int32(3*t.lo), int32(3*t.hi)
+		for k := range 4 {
+			r.fx4[4*x+k], r.fx4f[4*x+k] = t.frac, float32(t.frac)
 		}
 	}
-	return out
+	r.row0, r.row1, r.fy = make([]int32, h), make([]int32, h), make([]float64, h)
+	for y, t := range r.rows {
+		r.row0[y], r.row1[y], r.fy[y] = int32(t.lo), int32(t.hi), t.frac
+	}
+	r.scratch = make([]uint8, 40*w)
+}
+
+// tfTarget is where resizeInto writes: exactly one of u8 and f32, an
+// inW-wide input with the resized image at (left, top), and for float
+// inputs the format's value range (x*scale + shift, then (x - mean) / std
+// when norm).
+type tfTarget struct {
+	u8                    []uint8
+	f32                   []float32
+	inW, plane, left, top int
+	nchw                  bool
+	scale, shift          float32
+	mean, std             [3]float32
+	norm                  bool
+}
+
+// resizeInto resizes px (srcH rows step bytes apart, as last prepared) into
+// t. The value of each output is the float32 TF.js's Float32Array holds:
+// computed in float64, rounded once (then to the nearest integer for
+// uint8 inputs).
+func (r *tfResizer) resizeInto(px []uint8, step int, t tfTarget) error {
+	if r.cols == nil || step < 3*r.srcW || len(px) < (r.srcH-1)*step+3*r.srcW {
+		return fmt.Errorf("infer: preprocess: %d bytes of %d-byte rows for a %dx%d image", len(px), step, r.srcW, r.srcH)
+	}
+	need := t.plane * 3
+	if (t.u8 == nil) == (t.f32 == nil) || len(t.u8)+len(t.f32) < need || (t.top+r.h-1)*t.inW+t.left+r.w > t.plane {
+		return fmt.Errorf("infer: preprocess: input of %d values does not hold a %dx%d resize at (%d, %d)", len(t.u8)+len(t.f32), r.w, r.h, t.left, t.top)
+	}
+	runTFResize(r, px, step, t)
+	return nil
 }

@@ -146,7 +146,7 @@ func TestPreprocessTFResize(t *testing.T) {
 }
 
 // resizeReference is the resize written the plain way, one channel at a
-// time through the taps: the fast loop must give the same float32 bits.
+// time through the taps: the C kernel must give the same float32 bits.
 func resizeReference(k TFBilinear, px []uint8, srcW, srcH, step, w, h int) []float32 {
 	cols, rows := k.taps(srcW, w), k.taps(srcH, h)
 	out := make([]float32, 0, 3*w*h)
@@ -164,7 +164,8 @@ func resizeReference(k TFBilinear, px []uint8, srcW, srcH, step, w, h int) []flo
 }
 
 // The resize equals the reference bit for bit on a real frame, shrinking
-// and growing, under all three coordinate rules.
+// and growing, under all three coordinate rules, and so does its rounding
+// for uint8 inputs.
 func TestTFResizeExact(t *testing.T) {
 	requireRuntime(t)
 	matcheck.Leaks(t)
@@ -176,13 +177,24 @@ func TestTFResizeExact(t *testing.T) {
 	for _, k := range []TFBilinear{{}, {HalfPixelCenters: true}, {AlignCorners: true}} {
 		for _, size := range [][2]int{{300, 300}, {320, 192}, {1024, 900}} {
 			r := tfResizer{k: k}
-			r.prepare(f.Cols(), f.Rows(), size[0], size[1])
-			got := r.resize(px, 3*f.Cols())
+			r.prepare(f.Cols(), f.Rows(), size[0], size[1], false)
+			got := make([]float32, 3*size[0]*size[1])
+			require.NoError(t, r.resizeInto(px, 3*f.Cols(), tfTarget{f32: got, inW: size[0], plane: size[0] * size[1], scale: 1}))
 			want := resizeReference(k, px, f.Cols(), f.Rows(), 3*f.Cols(), size[0], size[1])
 			require.Equal(t, len(want), len(got))
 			for i := range want {
 				if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
 					t.Fatalf("%v to %v: value %d is %v, want %v", k, size, i, got[i], want[i])
+				}
+			}
+			// uint8 inputs, RGB: computed in float, the values float cannot
+			// round for sure redone in double; the same integers.
+			r.prepare(f.Cols(), f.Rows(), size[0], size[1], true)
+			u8 := make([]uint8, len(want))
+			require.NoError(t, r.resizeInto(px, 3*f.Cols(), tfTarget{u8: u8, inW: size[0], plane: size[0] * size[1], scale: 1}))
+			for i := range want {
+				if v := want[i-i%3+2-i%3]; u8[i] != uint8(int(v+0.5)) {
+					t.Fatalf("%v to %v, uint8: value %d is %d, want %d (%v)", k, size, i, u8[i], uint8(int(v+0.5)), v)
 				}
 			}
 		}
