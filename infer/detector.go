@@ -133,7 +133,7 @@ func Open(cfg Config, log *slog.Logger) (*Detector, error) {
 	}
 	d.imgPool = d.NewInputPool()
 	log.Info("detector ready", "model", cfg.Path, "format", cfg.Format, "reason", d.reason, "provider", d.provider,
-		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch, "resize", d.ResizeKernel())
+		"input", fmt.Sprintf("%dx%d %s", d.params.inW, d.params.inH, d.layout), "batch", d.modelBatch, "threads", cfg.Threads, "resize", d.ResizeKernel())
 	return d, nil
 }
 

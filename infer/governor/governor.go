@@ -1,5 +1,5 @@
 // Package governor holds an inference latency budget by stepping through
-// configured quality levels (model variant, detect.every, input scale):
+// configured quality levels (model variant, detect.every, threads):
 // down to a faster level when the windowed p99 latency exceeds the target,
 // back up when there is headroom, with hysteresis so it does not oscillate.
 //
@@ -27,9 +27,11 @@ type Level struct {
 	Variant string `yaml:"variant"`
 	// Every runs detection on every Nth frame (0 or 1: every frame).
 	Every int `yaml:"every"`
-	// InputScale scales the model input resolution where the model allows
-	// it (0 or 1: unchanged).
-	InputScale float64 `yaml:"input_scale"`
+	// Threads is ONNX Runtime's intra-op thread count at this level (0:
+	// the model's own setting). Against a competing process one thread can
+	// be faster than two: a parallel section waits for its slowest thread,
+	// and on a contended core that is the one the other process holds.
+	Threads int `yaml:"threads"`
 }
 
 // Config is the `detect.governor` block.
@@ -93,8 +95,8 @@ func (c Config) Validate() error {
 		if l.Every < 0 {
 			bad(fmt.Sprintf("levels[%d].every", i), "must be >= 0, got %d", l.Every)
 		}
-		if l.InputScale < 0 || l.InputScale > 1 {
-			bad(fmt.Sprintf("levels[%d].input_scale", i), "must be in (0,1], got %g", l.InputScale)
+		if l.Threads < 0 {
+			bad(fmt.Sprintf("levels[%d].threads", i), "must be >= 0 (0: the model's threads), got %d", l.Threads)
 		}
 	}
 	if c.DownAfter < 0 || c.UpAfter < 0 {

@@ -98,7 +98,7 @@ func TestValidate(t *testing.T) {
 		{"ok", func(*Config) {}, ""},
 		{"no target", func(c *Config) { c.TargetP99 = 0 }, "target_p99: must be > 0 (e.g. 120ms)"},
 		{"no levels", func(c *Config) { c.Levels = nil }, "levels: empty: list at least one level, best quality first"},
-		{"bad scale", func(c *Config) { c.Levels[0].InputScale = 2 }, "levels[0].input_scale: must be in (0,1], got 2"},
+		{"bad threads", func(c *Config) { c.Levels[0].Threads = -1 }, "levels[0].threads: must be >= 0 (0: the model's threads), got -1"},
 		{"bad headroom", func(c *Config) { c.Headroom = 1.5 }, "headroom: must be in (0,1), got 1.5"},
 	}
 	for _, tc := range tests {
@@ -191,9 +191,9 @@ func TestDoubledLoad(t *testing.T) {
 		{Name: "fp32, every frame"},
 		{Name: "int8, every frame", Variant: "int8.onnx"},
 		{Name: "int8, every 2nd", Variant: "int8.onnx", Every: 2},
-		{Name: "int8, every 3rd, 0.75x", Variant: "int8.onnx", Every: 3, InputScale: 0.75},
+		{Name: "pruned int8, every 3rd", Variant: "int8.p40.onnx", Every: 3},
 	}
-	// FP32 45ms, INT8 1.65x faster, 0.75x input ~0.56x the work.
+	// FP32 45ms, INT8 1.65x faster, a pruned INT8 variant ~0.56x its work.
 	sim := []simLevel{{ms(45), 1}, {ms(27), 1}, {ms(27), 2}, {ms(15), 3}}
 	const fps = 15.0
 	load := func(s float64) float64 {

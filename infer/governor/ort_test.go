@@ -83,9 +83,9 @@ func TestRealORTCompetingDetectors(t *testing.T) {
 		Options: quant.Options{Method: quant.Percentile}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	open := func(path string, every int) ortLevel {
+	open := func(path string, threads int) ortLevel {
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		d, err := infer.Open(infer.Config{Path: path, Format: "ssd", Threads: 2, Providers: []string{"cpu"}}, log)
+		d, err := infer.Open(infer.Config{Path: path, Format: "ssd", Threads: threads, Providers: []string{"cpu"}}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,11 +96,15 @@ func TestRealORTCompetingDetectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Detect(context.Background(), []*infer.Input{in}) // warm-up
-		return ortLevel{det: d, in: in, every: every}
+		return ortLevel{det: d, in: in, every: 1}
 	}
-	fp32, q := open(ssdModel, 1), open(int8, 1)
-	levels := []ortLevel{fp32, q, {det: q.det, in: q.in, every: 2}, {det: q.det, in: q.in, every: 4}}
-	names := []Level{{Name: "fp32"}, {Name: "int8", Variant: int8}, {Name: "int8 every 2", Variant: int8, Every: 2}, {Name: "int8 every 4", Variant: int8, Every: 4}}
+	// The ladder steps to INT8, then to one intra-op thread (against a
+	// rival, a two-thread run waits for its thread on the contended core),
+	// then skips frames.
+	fp32, q, q1 := open(ssdModel, 2), open(int8, 2), open(int8, 1)
+	levels := []ortLevel{fp32, q, q1, {det: q1.det, in: q1.in, every: 2}}
+	names := []Level{{Name: "fp32"}, {Name: "int8", Variant: int8}, {Name: "int8 1 thread", Variant: int8, Threads: 1},
+		{Name: "int8 1 thread every 2", Variant: int8, Threads: 1, Every: 2}}
 
 	// Budget from this machine's own quiet FP32 latency.
 	base := paced(t, nil, levels, 4*time.Second, func(bool) {})
@@ -156,7 +160,7 @@ func rivalPolicy(t *testing.T, arm string) sched.Policy {
 // competeArm runs the fixed and the governed pipeline against a rival FP32
 // detector (a second pipeline's, flat out) scheduled as arm says, and
 // returns both p99s over the competing phase and the governor's changes.
-func competeArm(t *testing.T, arm string, open func(string, int) ortLevel, levels []ortLevel, names []Level, target, dur time.Duration) (pf, pg time.Duration, changes []Change) {
+func competeArm(t *testing.T, arm string, open func(path string, threads int) ortLevel, levels []ortLevel, names []Level, target, dur time.Duration) (pf, pg time.Duration, changes []Change) {
 	p := rivalPolicy(t, arm)
 	// The rival's session is opened on its thread, so ONNX Runtime's pool
 	// inherits the policy, and runs there.
@@ -170,7 +174,7 @@ func competeArm(t *testing.T, arm string, open func(string, int) ortLevel, level
 		run = w.Do
 	}
 	var rival ortLevel
-	run(func() { rival = open(ssdModel, 1) })
+	run(func() { rival = open(ssdModel, 2) })
 	var on atomic.Bool
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -32,8 +32,8 @@ type Detect struct {
 
 	// Governor, when set, watches inference latency and switches levels.
 	gov      *governor.Governor
-	variants map[string]Detector // opened lazily, by model path
-	open     func(path string) (Detector, error)
+	variants map[variant]Detector // opened lazily; nil: could not be opened
+	open     func(path string, threads int) (Detector, error)
 	sampling *Sampling
 	onLevel  func(level int, l governor.Level)
 
@@ -48,13 +48,21 @@ type Detect struct {
 // NewDetect returns the detect stage running det on up to batch frames at
 // once, on the inputs the preprocess stage left in inputs.
 func NewDetect(det Detector, batch int, inputs *Inputs, log *slog.Logger) *Detect {
-	return &Detect{det: det, batch: max(batch, 1), inputs: inputs, log: log, variants: map[string]Detector{}}
+	return &Detect{det: det, batch: max(batch, 1), inputs: inputs, log: log, variants: map[variant]Detector{}}
+}
+
+// variant is a governor level's session: a model path ("" for the
+// configured model) and an intra-op thread count (0 for the configured one).
+type variant struct {
+	path    string
+	threads int
 }
 
 // Govern makes the stage step through g's levels as latency demands: a level
-// may name a model variant (opened with open on first use) and a detect.every
-// (applied to sampling). onLevel, if set, is told of every change.
-func (d *Detect) Govern(g *governor.Governor, sampling *Sampling, open func(path string) (Detector, error), onLevel func(int, governor.Level)) {
+// may name a model variant and a thread count (opened with open on first
+// use; "" and 0 keep the configured ones) and a detect.every (applied to
+// sampling). onLevel, if set, is told of every change.
+func (d *Detect) Govern(g *governor.Governor, sampling *Sampling, open func(path string, threads int) (Detector, error), onLevel func(int, governor.Level)) {
 	d.gov, d.sampling, d.open, d.onLevel = g, sampling, open, onLevel
 }
 
@@ -146,23 +154,24 @@ func (d *Detect) current() Detector {
 	if d.gov == nil {
 		return d.det
 	}
-	path := d.gov.Current().Variant
-	if path == "" {
+	l := d.gov.Current()
+	key := variant{l.Variant, l.Threads}
+	if key == (variant{}) {
 		return d.det
 	}
-	if v, ok := d.variants[path]; ok {
+	if v, ok := d.variants[key]; ok {
 		if v == nil {
 			return d.det
 		}
 		return v
 	}
-	v, err := d.open(path)
+	v, err := d.open(key.path, key.threads)
 	if err != nil {
-		d.log.Warn("governor: cannot open model variant, keeping the base model", "variant", path, "err", err)
-		d.variants[path] = nil
+		d.log.Warn("governor: cannot open model variant, keeping the base model", "variant", key.path, "threads", key.threads, "err", err)
+		d.variants[key] = nil
 		return d.det
 	}
-	d.variants[path] = v
+	d.variants[key] = v
 	return v
 }
 
@@ -179,7 +188,7 @@ func (d *Detect) observe(took time.Duration, n int) {
 	l := d.gov.Current()
 	every := max(l.Every, 1)
 	d.sampling.Every.Store(int32(every))
-	d.log.Info("governor changed level", "level", level, "name", l.Name, "variant", l.Variant, "every", every, "p99", d.gov.LastP99())
+	d.log.Info("governor changed level", "level", level, "name", l.Name, "variant", l.Variant, "threads", l.Threads, "every", every, "p99", d.gov.LastP99())
 	if d.onLevel != nil {
 		d.onLevel(level, l)
 	}

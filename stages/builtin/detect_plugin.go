@@ -261,9 +261,14 @@ func buildDetect(c *DetectConfig, res *stages.Resources) (_ []stages.StageSpec, 
 				return nil, fmt.Errorf("detect: governor metric: %w", err)
 			}
 		}
-		detect.Govern(governor.New(*gc), sampling, func(path string) (Detector, error) {
+		detect.Govern(governor.New(*gc), sampling, func(path string, threads int) (Detector, error) {
 			vc := icfg
-			vc.Path = res.Resolve(path)
+			if path != "" {
+				vc.Path = res.Resolve(path)
+			}
+			if threads > 0 {
+				vc.Threads = threads
+			}
 			_, v, err := openOn(thread, false, vc, res.Log)
 			return v, err
 		}, func(l int, _ governor.Level) { level.Set(float64(l)) })
