@@ -30,6 +30,9 @@ type decodeParams struct {
 	conf float32
 	// keep[c] says whether class c is wanted; nil keeps every class.
 	keep []bool
+	// kept lists the wanted classes in increasing order (nil: every
+	// class), for decoders that can score only those.
+	kept []int
 	// inW, inH are the model input size in pixels.
 	inW, inH int
 }
@@ -138,17 +141,27 @@ func (d *ssdDecoder) decode(outs []tensorView, b int, p *decodeParams, dst []can
 	scores := sc.data[b*a*c : (b+1)*a*c]
 	boxes := bx.data[b*a*4 : (b+1)*a*4]
 	w, h := float32(p.inW), float32(p.inH)
+	add := func(i, cls int, s float32) {
+		ymin, xmin, ymax, xmax := boxes[i*4], boxes[i*4+1], boxes[i*4+2], boxes[i*4+3]
+		dst = append(dst, candidate{
+			box:   geom.RectFromCorners(float64(xmin*w), float64(ymin*h), float64(xmax*w), float64(ymax*h)),
+			class: cls, score: s,
+		})
+	}
 	for i := range a {
 		row := scores[i*c : (i+1)*c]
-		for cls, s := range row {
-			if s < p.conf || !p.wanted(cls) {
-				continue
+		if p.kept != nil { // only the wanted classes' scores (the demo: 3 of 91)
+			for _, cls := range p.kept {
+				if cls < c && row[cls] >= p.conf {
+					add(i, cls, row[cls])
+				}
 			}
-			ymin, xmin, ymax, xmax := boxes[i*4], boxes[i*4+1], boxes[i*4+2], boxes[i*4+3]
-			dst = append(dst, candidate{
-				box:   geom.RectFromCorners(float64(xmin*w), float64(ymin*h), float64(xmax*w), float64(ymax*h)),
-				class: cls, score: s,
-			})
+			continue
+		}
+		for cls, s := range row {
+			if s >= p.conf {
+				add(i, cls, s)
+			}
 		}
 	}
 	return dst

@@ -209,3 +209,38 @@ func TestSSDPlanted(t *testing.T) {
 		t.Errorf("dog class id %d; COCO90[11]=%q", out[0][1].ClassID, COCO90[11])
 	}
 }
+
+// go test ./infer -run '^$' -bench SSDDecode: the SSD's 1917 anchors x 91
+// classes of scores, a few hundred confident, every class against the
+// demo's three.
+func BenchmarkSSDDecode(b *testing.B) {
+	const anchors, classes = 1917, 91
+	scores, boxes := make([]float32, anchors*classes), make([]float32, anchors*4)
+	for i := range scores {
+		scores[i] = 0.01 // most anchors score next to nothing
+		if i%499 == 0 {
+			scores[i] = 0.9
+		}
+	}
+	for i := range anchors {
+		copy(boxes[4*i:], []float32{0.1, 0.1, 0.3, 0.2})
+	}
+	outs := []tensorView{{data: scores, shape: []int64{1, anchors, classes}}, {data: boxes, shape: []int64{1, anchors, 4}}}
+	d := &ssdDecoder{scores: 0, boxes: 1}
+	keep := make([]bool, classes)
+	keep[1], keep[2], keep[3] = true, true, true
+	for _, tc := range []struct {
+		name string
+		p    decodeParams
+	}{
+		{"all-classes", decodeParams{conf: 0.45, inW: 300, inH: 300}},
+		{"three-classes", decodeParams{conf: 0.45, inW: 300, inH: 300, keep: keep, kept: []int{1, 2, 3}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var dst []candidate
+			for b.Loop() {
+				dst = d.decode(outs, 0, &tc.p, dst[:0])
+			}
+		})
+	}
+}

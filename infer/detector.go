@@ -152,6 +152,11 @@ func (d *Detector) bindClasses(names []string) error {
 		}
 		d.params.keep[i] = true
 	}
+	for i, k := range d.params.keep {
+		if k {
+			d.params.kept = append(d.params.kept, i)
+		}
+	}
 	if len(unknown) > 0 {
 		return fmt.Errorf("infer: detect.classes: %s not in the %s labels (e.g. %s)", strings.Join(unknown, ", "), d.cfg.Format, strings.Join(d.labels[:min(5, len(d.labels))], ", "))
 	}
