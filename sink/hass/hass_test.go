@@ -124,13 +124,16 @@ func TestWillAndReconnect(t *testing.T) {
 	w := watchUntil(t, addr, 5*time.Second, "online", func(w *watcher) bool { v, _ := w.get("osprey/lobby/status"); return v == "online" },
 		"osprey/lobby/status", "osprey/lobby/cam/zone/z/occupancy")
 
-	px.cut()
-	// The publisher reconnects at once through the proxy, so "offline" may
-	// already be followed by "online": look for it in the history.
+	// The network stays down until the broker has sent the will: a
+	// publisher back under the same client ID before the broker noticed the
+	// drop takes the session over, and nats-server drops the old
+	// connection's will then (as it may: the client is online again).
+	px.cutAndRefuse()
 	waitFor(t, 10*time.Second, "the will: offline", func() bool { return w.seen("osprey/lobby/status", "offline") })
 	e := event.New(event.ZoneEntered, "lobby", "cam")
 	e.Zone, e.Occupancy = "z", occupancy(4)
 	p.Observe(e, nil) // while reconnecting
+	px.accept()
 	waitFor(t, 20*time.Second, "online again", func() bool { v, _ := w.get("osprey/lobby/status"); return v == "online" })
 	waitFor(t, 10*time.Second, "latest state after reconnect", func() bool {
 		v, _ := w.get("osprey/lobby/cam/zone/z/occupancy")

@@ -283,6 +283,8 @@ type proxy struct {
 	l     net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
+	// refusing closes new connections at once (see cutAndRefuse).
+	refusing bool
 }
 
 func newProxy(t testing.TB, target string) *proxy { return newProxyOn(t, "127.0.0.1:0", target) }
@@ -301,6 +303,13 @@ func newProxyOn(t testing.TB, listen, target string) *proxy {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			refusing := p.refusing
+			p.mu.Unlock()
+			if refusing {
+				c.Close()
+				continue
 			}
 			s, err := net.Dial("tcp", target)
 			if err != nil {
@@ -327,4 +336,20 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// cutAndRefuse is cut, then refusing new connections until accept: a
+// network that stays down for a while.
+func (p *proxy) cutAndRefuse() {
+	p.mu.Lock()
+	p.refusing = true
+	p.mu.Unlock()
+	p.cut()
+}
+
+// accept ends cutAndRefuse.
+func (p *proxy) accept() {
+	p.mu.Lock()
+	p.refusing = false
+	p.mu.Unlock()
 }
