@@ -147,16 +147,22 @@ void osp_tf_resize(const uint8_t *px, int step, int row_bytes,
 			continue;
 		}
 		blend(a8, b8, c8, d8, fx4, fy[y], v, n);
+		if (!out_u8 && !nchw && identity) {  // the FP32 SSD's values as they are
+			float *o = out_f32 + 3 * at;
+			int r = rgb ? 2 : 0;
+			for (int x = 0; x < w; x++) {
+				o[3 * x] = v[4 * x + r];
+				o[3 * x + 1] = v[4 * x + 1];
+				o[3 * x + 2] = v[4 * x + 2 - r];
+			}
+			continue;
+		}
 		for (int x = 0; x < w; x++) {
 			for (int k = 0; k < 3; k++) {
 				float val = v[4 * x + (rgb ? 2 - k : k)];
 				size_t o = nchw ? (size_t)k * plane + at + x : 3 * (at + x) + k;
 				if (out_u8) {
 					out_u8[o] = (uint8_t)(int)(val + 0.5f);
-					continue;
-				}
-				if (identity) {
-					out_f32[o] = val;
 					continue;
 				}
 				float s = val * scale;
