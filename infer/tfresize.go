@@ -161,7 +161,10 @@ type tfTarget struct {
 // computed in float64, rounded once (then to the nearest integer for
 // uint8 inputs).
 func (r *tfResizer) resizeInto(px []uint8, step int, t tfTarget) error {
-	if r.cols == nil || step < 3*r.srcW || len(px) < (r.srcH-1)*step+3*r.srcW {
+	if r.w <= 0 || r.h <= 0 {
+		return nil // nothing to write
+	}
+	if r.cols == nil || r.srcW <= 0 || r.srcH <= 0 || step < 3*r.srcW || len(px) < (r.srcH-1)*step+3*r.srcW {
 		return fmt.Errorf("infer: preprocess: %d bytes of %d-byte rows for a %dx%d image", len(px), step, r.srcW, r.srcH)
 	}
 	need := t.plane * 3

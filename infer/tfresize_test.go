@@ -200,3 +200,17 @@ func TestTFResizeExact(t *testing.T) {
 		}
 	}
 }
+
+// The kernel is only called with buffers that hold what it reads and
+// writes: short ones are errors, not memory faults.
+func TestTFResizeIntoChecksSizes(t *testing.T) {
+	r := tfResizer{}
+	r.prepare(4, 4, 2, 2, true)
+	px := make([]uint8, 4*4*3)
+	out := make([]uint8, 2*2*3)
+	require.NoError(t, r.resizeInto(px, 12, tfTarget{u8: out, inW: 2, plane: 4}))
+	require.ErrorContains(t, r.resizeInto(px[:40], 12, tfTarget{u8: out, inW: 2, plane: 4}), "40 bytes of 12-byte rows for a 4x4 image")
+	require.ErrorContains(t, r.resizeInto(px, 12, tfTarget{u8: out[:11], inW: 2, plane: 4}), "input of 11 values does not hold a 2x2 resize")
+	require.ErrorContains(t, r.resizeInto(px, 12, tfTarget{u8: out, f32: make([]float32, 12), inW: 2, plane: 4}), "does not hold")
+	require.ErrorContains(t, r.resizeInto(px, 12, tfTarget{u8: out, inW: 2, plane: 4, top: 1}), "at (0, 1)")
+}
