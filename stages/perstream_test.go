@@ -148,8 +148,9 @@ func TestFairQueueClaimHoldsAStreamUntilRelease(t *testing.T) {
 			got <- "closed"
 			return
 		}
-		got <- fmt.Sprintf("%s%d", f.Stream, f.Seq)
-		f.Release()
+		name := fmt.Sprintf("%s%d", f.Stream, f.Seq)
+		f.Release() // before the send: the test may end as soon as it reads
+		got <- name
 	}()
 	select {
 	case s := <-got:
