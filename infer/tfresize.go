@@ -108,7 +108,6 @@ type tfResizer struct {
 	k                TFBilinear
 	srcW, srcH, w, h int
 	rgb              bool
-	cols, rows       []tap
 	// col0 and col1 are the byte offsets in a source row of each output
 	// column's lo and hi pixel, fx4 its weight on hi once per lane of the
 	// kernel's four-byte pixels; row0, row1 and fy the same per output row.
@@ -123,20 +122,20 @@ type tfResizer struct {
 // prepare computes the taps for a srcW x srcH image resized to w x h, into
 // RGB order when rgb (the channels stay BGR otherwise).
 func (r *tfResizer) prepare(srcW, srcH, w, h int, rgb bool) {
-	if r.cols != nil && r.srcW == srcW && r.srcH == srcH && r.w == w && r.h == h && r.rgb == rgb {
+	if r.col0 != nil && r.srcW == srcW && r.srcH == srcH && r.w == w && r.h == h && r.rgb == rgb {
 		return
 	}
 	r.srcW, r.srcH, r.w, r.h, r.rgb = srcW, srcH, w, h, rgb
-	r.cols, r.rows = r.k.taps(srcW, w), r.k.taps(srcH, h)
+	cols, rows := r.k.taps(srcW, w), r.k.taps(srcH, h)
 	r.col0, r.col1, r.fx4, r.fx4f = make([]int32, w), make([]int32, w), make([]float64, 4*w), make([]float32, 4*w)
-	for x, t := range r.cols {
+	for x, t := range cols {
 		r.col0[x], r.col1[x] = int32(3*t.lo), int32(3*t.hi)
 		for k := range 4 {
 			r.fx4[4*x+k], r.fx4f[4*x+k] = t.frac, float32(t.frac)
 		}
 	}
 	r.row0, r.row1, r.fy = make([]int32, h), make([]int32, h), make([]float64, h)
-	for y, t := range r.rows {
+	for y, t := range rows {
 		r.row0[y], r.row1[y], r.fy[y] = int32(t.lo), int32(t.hi), t.frac
 	}
 	r.scratch = make([]uint8, 40*w)
@@ -164,7 +163,7 @@ func (r *tfResizer) resizeInto(px []uint8, step int, t tfTarget) error {
 	if r.w <= 0 || r.h <= 0 {
 		return nil // nothing to write
 	}
-	if r.cols == nil || r.srcW <= 0 || r.srcH <= 0 || step < 3*r.srcW || len(px) < (r.srcH-1)*step+3*r.srcW {
+	if r.col0 == nil || r.srcW <= 0 || r.srcH <= 0 || step < 3*r.srcW || len(px) < (r.srcH-1)*step+3*r.srcW {
 		return fmt.Errorf("infer: preprocess: %d bytes of %d-byte rows for a %dx%d image", len(px), step, r.srcW, r.srcH)
 	}
 	need := t.plane * 3
