@@ -445,7 +445,7 @@ func cpuTime(t *testing.T) time.Duration {
 // separate low-priority process (see viewerProcess). It also logs the
 // pipeline process's CPU time per frame, which shows the preview's own
 // cost more steadily than wall time on a shared machine.
-// Heavy (a minute and a half of full-rate inference), so it runs only with
+// Heavy (about two minutes of full-rate inference), so it runs only with
 // OSPREY_VIEWER_LOAD=1; OSPREY_VIEWER_CYCLES sets the cycles of four phases
 // (default 6), OSPREY_VIEWER_PHASE a phase's length (default 4s),
 // OSPREY_VIEWER_PREVIEW extra preview keys, OSPREY_VIEWER_DETECTOR the
