@@ -344,6 +344,10 @@ func interleavedViewers(t *testing.T, model string, cycles int, dur, settle time
 	// but connects no viewer: what the method reads with nothing to find
 	// (the ratios' own noise).
 	control := os.Getenv("OSPREY_VIEWER_CONTROL") == "1"
+	// OSPREY_VIEWER_INPROCESS=1 runs the viewers in the pipeline's own
+	// process instead: their work is then billed to it, but no second
+	// process shares the cores.
+	inProcess := os.Getenv("OSPREY_VIEWER_INPROCESS") == "1"
 	measure := func(n int) viewerPhase {
 		t0, out0, cpu0 := time.Now(), out(), cpuTime(t)
 		time.Sleep(dur)
@@ -366,12 +370,29 @@ func interleavedViewers(t *testing.T, model string, cycles int, dur, settle time
 		if control {
 			connect = 0
 		}
-		v := startViewers(t, base, "plaza", connect)
-		v.waitReady(t)
-		time.Sleep(settle)
-		p := measure(n)
-		for _, s := range v.stop(t).Viewers {
-			p.received = append(p.received, s.Frames)
+		var p viewerPhase
+		if inProcess {
+			vs := make([]*whepclient.Viewer, connect)
+			for k := range vs {
+				vs[k] = dialWHEP(t, base, "plaza")
+			}
+			require.Eventually(t, func() bool {
+				return !slices.ContainsFunc(vs, func(v *whepclient.Viewer) bool { return v.Stats().Frames == 0 })
+			}, 60*time.Second, 5*time.Millisecond, "viewers receiving video")
+			time.Sleep(settle)
+			p = measure(n)
+			for _, v := range vs {
+				p.received = append(p.received, v.Stats().Frames)
+				require.NoError(t, v.Close())
+			}
+		} else {
+			v := startViewers(t, base, "plaza", connect)
+			v.waitReady(t)
+			time.Sleep(settle)
+			p = measure(n)
+			for _, s := range v.stop(t).Viewers {
+				p.received = append(p.received, s.Frames)
+			}
 		}
 		phases = append(phases, p)
 		require.Eventually(t, func() bool { return previewViewers(t, base, "plaza") == 0 }, 15*time.Second, 10*time.Millisecond,
@@ -450,7 +471,8 @@ func cpuTime(t *testing.T) time.Duration {
 // (default 6), OSPREY_VIEWER_PHASE a phase's length (default 4s),
 // OSPREY_VIEWER_PREVIEW extra preview keys, OSPREY_VIEWER_DETECTOR the
 // detector (viewerDetector), OSPREY_VIEWER_CONTROL=1 a control run with
-// no viewers connected. OSPREY_VIEWER_SCHED lists
+// no viewers connected, OSPREY_VIEWER_INPROCESS=1 the viewers in this
+// process. OSPREY_VIEWER_SCHED lists
 // scheduling.background classes to compare, one pipeline run each, in the
 // order given (e.g. "normal,batch,normal,batch"); the 0.95 bound is
 // required of every class but normal, the unscheduled baseline.
