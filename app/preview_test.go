@@ -186,6 +186,20 @@ func dialWHEP(t *testing.T, base, stream string) *whepclient.Viewer {
 	return v
 }
 
+// dialWatching connects n in-process viewers to base's stream and waits
+// until each has received a video frame.
+func dialWatching(t *testing.T, base, stream string, n int) []*whepclient.Viewer {
+	t.Helper()
+	vs := make([]*whepclient.Viewer, n)
+	for i := range vs {
+		vs[i] = dialWHEP(t, base, stream)
+	}
+	require.Eventually(t, func() bool {
+		return !slices.ContainsFunc(vs, func(v *whepclient.Viewer) bool { return v.Stats().Frames == 0 })
+	}, 60*time.Second, 5*time.Millisecond, "viewers receiving video")
+	return vs
+}
+
 // viewerPhase is one stretch of the interleaved viewer measurement: the
 // pipeline's throughput while n viewers watched (0: none).
 type viewerPhase struct {
@@ -269,18 +283,7 @@ func TestViewerProcess(t *testing.T) {
 	n, err := strconv.Atoi(os.Getenv("OSPREY_VIEWER_N"))
 	require.NoError(t, err)
 	base, stream := os.Getenv("OSPREY_VIEWER_BASE"), os.Getenv("OSPREY_VIEWER_STREAM")
-	viewers := make([]*whepclient.Viewer, n)
-	for i := range viewers {
-		viewers[i] = dialWHEP(t, base, stream)
-	}
-	require.Eventually(t, func() bool {
-		for _, v := range viewers {
-			if v.Stats().Frames == 0 {
-				return false
-			}
-		}
-		return true
-	}, 60*time.Second, 5*time.Millisecond, "viewers receiving video")
+	viewers := dialWatching(t, base, stream, n)
 	fmt.Println(viewersReady)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	r := viewerReport{CPUMs: float64(cpuTime(t).Microseconds()) / 1000, Viewers: []whepclient.Stats{}}
@@ -372,13 +375,7 @@ func interleavedViewers(t *testing.T, model string, cycles int, dur, settle time
 		}
 		var p viewerPhase
 		if inProcess {
-			vs := make([]*whepclient.Viewer, connect)
-			for k := range vs {
-				vs[k] = dialWHEP(t, base, "plaza")
-			}
-			require.Eventually(t, func() bool {
-				return !slices.ContainsFunc(vs, func(v *whepclient.Viewer) bool { return v.Stats().Frames == 0 })
-			}, 60*time.Second, 5*time.Millisecond, "viewers receiving video")
+			vs := dialWatching(t, base, "plaza", connect)
 			time.Sleep(settle)
 			p = measure(n)
 			for _, v := range vs {
